@@ -1,0 +1,104 @@
+"""Activation functions phi of the neurons (Section II.A, Fig. 2).
+
+==========  ==============================================================  ============
+name        definition                                                      continuous
+==========  ==============================================================  ============
+sigmoid     phi_s(v) = 1 / (1 + exp(-s v)), slope s                          yes
+threshold   phi_o(v) = 1 if v > 0 else 0 (the limit s -> inf of phi_s)       no
+sign        1 if v > 0 else -1                                               no
+staircase   min(floor(m phi_s(v)), m - 1) / (m - 1): phi_s quantised to m    no
+            levels in [0, 1] (m = 2 is the threshold function)
+relu        max(v, 0)                                                        yes
+tanh        tanh(v)                                                          yes
+identity    v                                                                yes
+==========  ==============================================================  ============
+
+The numpy versions here define the semantics; the C kernel implements the same
+functions in float32.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+
+__all__ = ["Activation", "as_activation", "ACTIVATION_NAMES", "DISCONTINUOUS"]
+
+_CODES = {"sigmoid": 0, "threshold": 1, "sign": 2, "staircase": 3, "relu": 4, "tanh": 5, "identity": 6}
+ACTIVATION_NAMES = tuple(_CODES)
+DISCONTINUOUS = ("threshold", "sign", "staircase")
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation function: ``name`` plus ``slope`` (sigmoid, staircase) and ``levels`` (staircase)."""
+
+    name: str = "sigmoid"
+    slope: float = 1.0
+    levels: int = 4
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or self.name not in _CODES:
+            raise ValueError(f"activation must be one of {list(_CODES)}, got {self.name!r}")
+        if isinstance(self.slope, bool) or not isinstance(self.slope, Real) or not math.isfinite(self.slope) or self.slope <= 0:
+            raise ValueError(f"activation slope must be a positive finite number, got {self.slope!r}")
+        if isinstance(self.levels, bool) or not isinstance(self.levels, Integral) or self.levels < 2:
+            raise ValueError(f"staircase levels must be an integer >= 2, got {self.levels!r}")
+        object.__setattr__(self, "slope", float(self.slope))
+        object.__setattr__(self, "levels", int(self.levels))
+
+    @property
+    def code(self) -> int:
+        return _CODES[self.name]
+
+    @property
+    def continuous(self) -> bool:
+        return self.name not in DISCONTINUOUS
+
+    def __call__(self, v):
+        v = np.asarray(v)
+        if self.name == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-self.slope * v))
+        if self.name == "threshold":
+            return (v > 0).astype(v.dtype)
+        if self.name == "sign":
+            return np.where(v > 0, 1.0, -1.0).astype(v.dtype)
+        if self.name == "staircase":
+            m = self.levels
+            level = np.floor(m / (1.0 + np.exp(-self.slope * v)))
+            return (np.minimum(level, m - 1) / (m - 1)).astype(v.dtype)
+        if self.name == "relu":
+            return np.maximum(v, 0)
+        if self.name == "tanh":
+            return np.tanh(v)
+        return v
+
+    def derivative(self, v):
+        """phi'(v) for the continuous activations (backpropagation, pathwise gradients)."""
+        v = np.asarray(v)
+        if self.name == "sigmoid":
+            p = 1.0 / (1.0 + np.exp(-self.slope * v))
+            return self.slope * p * (1.0 - p)
+        if self.name == "relu":
+            return (v > 0).astype(v.dtype)
+        if self.name == "tanh":
+            return 1.0 - np.tanh(v) ** 2
+        if self.name == "identity":
+            return np.ones_like(v)
+        raise ValueError(f"the {self.name} activation has no derivative; train it with GLR")
+
+    def params(self) -> dict:
+        return {"name": self.name, "slope": self.slope, "levels": self.levels}
+
+
+def as_activation(spec) -> Activation:
+    """An Activation from an instance, a name, or a params dict."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, str):
+        return Activation(spec.lower())
+    if isinstance(spec, dict):
+        return Activation(**spec)
+    raise TypeError(f"activation must be a name such as 'sigmoid' or a glrnet.Activation, got {type(spec).__name__}")

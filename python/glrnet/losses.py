@@ -1,0 +1,60 @@
+"""Losses of the output layer x^(tau) against the class label (Section II.A).
+
+==============  ===========================================================
+name            L(x, y)
+==============  ===========================================================
+cross_entropy   -log softmax(x)_y  (the paper's L_c)
+zero_one        1 - [x_y = max_c x_c] / #{c : x_c = max}  (the paper's L_o)
+squared         sum_c (x_c - onehot(y)_c)^2
+hinge           max(0, 1 + max_{c != y} x_c - x_y)  (Crammer-Singer)
+==============  ===========================================================
+
+Ties in the arg-max: with discontinuous output activations several classes often
+share the maximum.  A tie is counted as a uniformly random pick among the tied
+classes, so a replication in which the true class ties with ``t - 1`` others is
+``1/t`` correct.  The same rule defines accuracy everywhere in glrnet.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LOSS_CODES", "loss_values", "correct_fraction", "check_loss"]
+
+LOSS_CODES = {"cross_entropy": 0, "zero_one": 1, "squared": 2, "hinge": 3}
+
+
+def check_loss(name) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"loss must be a string, got {type(name).__name__}")
+    key = name.lower().replace("-", "_")
+    key = {"ce": "cross_entropy", "crossentropy": "cross_entropy", "0-1": "zero_one", "01": "zero_one"}.get(key, key)
+    if key not in LOSS_CODES:
+        raise ValueError(f"loss must be one of {list(LOSS_CODES)}, got {name!r}")
+    return key
+
+
+def correct_fraction(outputs, y):
+    """Per-row accuracy with ties split: outputs (..., C), y broadcastable to outputs[..., 0]."""
+    outputs = np.asarray(outputs)
+    peak = outputs.max(axis=-1, keepdims=True)
+    at_peak = outputs == peak
+    target = np.take_along_axis(at_peak, np.broadcast_to(np.asarray(y)[..., None], outputs.shape[:-1] + (1,)), axis=-1)[..., 0]
+    return target / at_peak.sum(axis=-1)
+
+
+def loss_values(name, outputs, y):
+    """L(x, y) row by row: outputs (..., C), integer labels y of shape outputs.shape[:-1]."""
+    name = check_loss(name)
+    outputs = np.asarray(outputs)
+    y = np.broadcast_to(np.asarray(y), outputs.shape[:-1])
+    target = np.take_along_axis(outputs, y[..., None], axis=-1)[..., 0]
+    if name == "cross_entropy":
+        peak = outputs.max(axis=-1)
+        return peak + np.log(np.exp(outputs - peak[..., None]).sum(axis=-1)) - target
+    if name == "zero_one":
+        return 1.0 - correct_fraction(outputs, y)
+    if name == "squared":
+        onehot = np.arange(outputs.shape[-1]) == y[..., None]
+        return ((outputs - onehot) ** 2).sum(axis=-1)
+    others = np.where(np.arange(outputs.shape[-1]) == y[..., None], -np.inf, outputs)
+    return np.maximum(0.0, 1.0 + others.max(axis=-1) - target)

@@ -1,0 +1,322 @@
+"""Multilayer perceptrons with neuronal noise, and their GLR gradient.
+
+Level ``l`` of an :class:`MLP` computes ``u = W[l] x + b[l] + r`` and
+``x' = phi_l(u)`` with noise ``r ~ f_l`` (Section II.A of the paper).  The paper's
+network is ``MLP([196, 20, 10], activation="sigmoid", noise=Gaussian(2.0))`` with
+an activation on every level, the output level included.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import _glrcore
+from ._config import effective_n_threads
+from ._validation import check_bool, check_features, check_int, check_labels, check_seed
+from .activations import Activation, as_activation
+from .losses import LOSS_CODES, check_loss, correct_fraction, loss_values
+from .noise import Gaussian, Noise, as_noise
+
+__all__ = ["MLP", "GLRGradient"]
+
+MAX_REPLICATIONS = 2**32 - 1
+
+
+@dataclass
+class GLRGradient:
+    """The GLR estimate for one mini-batch (Algorithm 1).
+
+    ``weights[l]`` and ``biases[l]`` estimate d E[L] / d W[l] and d E[L] / d b[l];
+    ``loss`` and ``accuracy`` are means over the samples and the noise replications.
+    """
+
+    weights: list
+    biases: list
+    loss: float
+    accuracy: float
+    sample_loss: Optional[np.ndarray] = None
+    sample_accuracy: Optional[np.ndarray] = None
+    first_score: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def flat(self) -> np.ndarray:
+        """All gradient entries as one vector (weights then biases, level by level)."""
+        return np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(self.weights, self.biases)])
+
+
+def _per_level(spec, n_levels, convert, name):
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != n_levels:
+            raise ValueError(f"{name} has {len(spec)} entries for {n_levels} levels")
+        return [convert(s) for s in spec]
+    return [convert(spec)] * n_levels
+
+
+class MLP:
+    """A noisy multilayer perceptron trained by the GLR method.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths from the input to the output, e.g. ``[196, 20, 10]``.
+    activation : str, Activation or list
+        One activation for every level, or one per level (see glrnet.activations).
+    noise : Noise, str or list
+        Neuronal noise of every level, or one per level (see glrnet.noise).
+    output_activation : str or Activation, optional
+        Overrides the activation of the last level.
+    loss : str
+        ``"cross_entropy"`` (default), ``"zero_one"``, ``"squared"`` or ``"hinge"``.
+    seed : int
+        Seed of the Glorot-uniform initialisation (biases start at zero).
+    """
+
+    def __init__(self, layer_sizes, activation="sigmoid", noise=None, *, output_activation=None,
+                 loss="cross_entropy", seed=0):
+        if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+            raise TypeError("layer_sizes must be a sequence of integers such as [196, 20, 10]")
+        sizes = [check_int(s, "layer_sizes entries", minimum=1, maximum=2**24) for s in layer_sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"layer_sizes needs an input and an output width, got {list(layer_sizes)}")
+        self.layer_sizes = tuple(sizes)
+        n_levels = len(sizes) - 1
+        self.activations = _per_level(activation, n_levels, as_activation, "activation")
+        if output_activation is not None:
+            self.activations[-1] = as_activation(output_activation)
+        self.noises = _per_level(Gaussian(2.0) if noise is None else noise, n_levels, as_noise, "noise")
+        self.loss = check_loss(loss)
+        self.seed = check_seed(seed)
+        rng = np.random.default_rng(self.seed)
+        self.weights = []
+        self.biases = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            limit = np.sqrt(6.0 / (n_in + n_out))
+            self.weights.append(rng.uniform(-limit, limit, size=(n_out, n_in)))
+            self.biases.append(np.zeros(n_out))
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_levels(self) -> int:
+        return len(self.layer_sizes) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    def __repr__(self):
+        acts = sorted({a.name for a in self.activations})
+        noises = sorted({f"{n.name}({n.scale:g})" for n in self.noises})
+        return (f"MLP({list(self.layer_sizes)}, activation={'/'.join(acts)}, noise={'/'.join(noises)}, "
+                f"loss={self.loss!r})")
+
+    def copy(self) -> "MLP":
+        other = MLP.__new__(MLP)
+        other.__dict__.update(self.__dict__)
+        other.activations = list(self.activations)
+        other.noises = list(self.noises)
+        other.weights = [w.copy() for w in self.weights]
+        other.biases = [b.copy() for b in self.biases]
+        return other
+
+    def get_parameters(self) -> list:
+        """[W0, b0, W1, b1, ...] (views, not copies)."""
+        return [p for pair in zip(self.weights, self.biases) for p in pair]
+
+    def set_parameters(self, weights, biases):
+        if len(weights) != self.n_levels or len(biases) != self.n_levels:
+            raise ValueError(f"expected {self.n_levels} weight matrices and bias vectors")
+        new_w, new_b = [], []
+        for l, (w, b, w0, b0) in enumerate(zip(weights, biases, self.weights, self.biases)):
+            w = np.array(w, dtype=np.float64)
+            b = np.array(b, dtype=np.float64)
+            if w.shape != w0.shape or b.shape != b0.shape:
+                raise ValueError(f"level {l}: expected shapes {w0.shape} and {b0.shape}, got {w.shape} and {b.shape}")
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"level {l}: parameters must be finite")
+            new_w.append(w)
+            new_b.append(b)
+        self.weights, self.biases = new_w, new_b
+
+    # ----------------------------------------------------------- kernel glue
+    def _kernel_levels(self):
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"the parameters of level {l} are not finite (diverged training?)")
+        return dict(
+            weights=[np.ascontiguousarray(w, dtype=np.float32) for w in self.weights],
+            biases=[np.ascontiguousarray(b, dtype=np.float32) for b in self.biases],
+            activation=[a.code for a in self.activations],
+            slope=[a.slope for a in self.activations],
+            staircase=[a.levels for a in self.activations],
+            noise=[n.code for n in self.noises],
+            scale=[n.scale for n in self.noises],
+            shape=[n.shape for n in self.noises],
+        )
+
+    def _check_run(self, replications, seed, step, baseline, antithetic, n_threads):
+        replications = check_int(replications, "replications", minimum=1, maximum=MAX_REPLICATIONS)
+        seed = check_seed(seed)
+        step = check_int(step, "step", minimum=0, maximum=2**32 - 1)
+        baseline = check_bool(baseline, "baseline")
+        antithetic = check_bool(antithetic, "antithetic")
+        if baseline and replications < 2:
+            raise ValueError("baseline needs replications >= 2 (leave-one-out mean)")
+        if antithetic and replications % 2:
+            raise ValueError(f"antithetic pairs need an even number of replications, got {replications}")
+        flags = (_glrcore.FLAG_BASELINE if baseline else 0) | (_glrcore.FLAG_ANTITHETIC if antithetic else 0)
+        return replications, seed, step, flags, effective_n_threads(n_threads)
+
+    # ------------------------------------------------------------- estimator
+    def gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, baseline=False,
+                 antithetic=False, n_threads=None, sample_outputs=False) -> GLRGradient:
+        """The GLR gradient of the mean loss over a mini-batch (Eq. 4, Eq. 5, Algorithm 1).
+
+        Parameters
+        ----------
+        X : (n_samples, n_inputs) array
+        y : (n_samples,) integer class indices
+        replications : int
+            K, the noise replications per sample.
+        seed, step : int
+            The noise is a pure function of (seed, step, sample, replication), so a
+            given (seed, step) gives bit-identical results for any ``n_threads``.
+        baseline : bool
+            Subtract the leave-one-out mean loss of the other K - 1 replications
+            (a control variate; keeps the estimator unbiased).
+        antithetic : bool
+            Replication k + K/2 uses the negated noise of replication k.
+        """
+        X = check_features(X, self.n_inputs)
+        y = check_labels(y, X.shape[0], self.n_classes)
+        loss = self.loss if loss is None else check_loss(loss)
+        sample_outputs = check_bool(sample_outputs, "sample_outputs")
+        replications, seed, step, flags, threads = self._check_run(replications, seed, step, baseline,
+                                                                  antithetic, n_threads)
+        out = _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss],
+                                replications=replications, seed=seed, step=step, flags=flags,
+                                n_threads=threads, sample_outputs=sample_outputs)
+        return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"],
+                           out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
+
+    def input_gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, n_threads=None):
+        """Likelihood-ratio estimate of d E[L] / d x for every sample.
+
+        Because the input enters only through the first level, u = W0 x + b0 + r,
+        d E[L] / d x = W0^T E[L psi(r^(1))]: the kernel's per-sample first-level
+        score weight times W0.  Works for discontinuous networks, where the
+        pathwise (backprop) input gradient is zero almost everywhere.
+
+        Returns (per-sample mean loss, gradient array shaped like X).
+        """
+        est = self.gradient(X, y, replications, seed=seed, step=step, loss=loss, n_threads=n_threads,
+                            sample_outputs=True)
+        return est.sample_loss, est.first_score @ self.weights[0]
+
+    def evaluate(self, X, y, replications=1000, *, seed=0, step=0, loss=None, n_threads=None) -> dict:
+        """Mean loss and accuracy under neuronal noise (``replications=0``: noise-free)."""
+        X = check_features(X, self.n_inputs)
+        y = check_labels(y, X.shape[0], self.n_classes)
+        loss = self.loss if loss is None else check_loss(loss)
+        replications = check_int(replications, "replications", minimum=0, maximum=MAX_REPLICATIONS)
+        if replications == 0:
+            out = self.forward(X)
+            return {"loss": float(loss_values(loss, out, y).mean()),
+                    "accuracy": float(correct_fraction(out, y).mean())}
+        replications, seed, step, flags, threads = self._check_run(replications, seed, step, False, False,
+                                                                  n_threads)
+        out = _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss],
+                                replications=replications, seed=seed, step=step,
+                                flags=_glrcore.FLAG_NO_GRADIENT, n_threads=threads)
+        return {"loss": out["loss"], "accuracy": out["accuracy"]}
+
+    # ------------------------------------------------------------ prediction
+    def forward(self, X, *, return_all=False):
+        """Noise-free forward pass (float64): the output activations x^(tau)."""
+        x = check_features(X, self.n_inputs)
+        levels = [x]
+        for w, b, act in zip(self.weights, self.biases, self.activations):
+            x = act(x @ w.T + b)
+            levels.append(x)
+        return levels if return_all else x
+
+    def predict_proba(self, X, replications=0, *, seed=0, step=0, kind="softmax", n_threads=None):
+        """Class probabilities.
+
+        ``replications=0``: softmax of the noise-free output.  Otherwise the noise is
+        kept (as in the paper) and averaged over ``replications`` draws:
+        ``kind="softmax"`` averages softmax(x^(tau)); ``kind="votes"`` gives how often
+        each class wins the arg-max (ties split evenly).
+        """
+        if kind not in ("softmax", "votes"):
+            raise ValueError(f"kind must be 'softmax' or 'votes', got {kind!r}")
+        X = check_features(X, self.n_inputs)
+        replications = check_int(replications, "replications", minimum=0, maximum=MAX_REPLICATIONS)
+        if replications == 0:
+            out = self.forward(X)
+            if kind == "votes":
+                peak = out.max(axis=1, keepdims=True)
+                return (out == peak) / (out == peak).sum(axis=1, keepdims=True)
+            z = np.exp(out - out.max(axis=1, keepdims=True))
+            return z / z.sum(axis=1, keepdims=True)
+        replications, seed, step, flags, threads = self._check_run(replications, seed, step, False, False,
+                                                                  n_threads)
+        out = _glrcore.estimate(**self._kernel_levels(), X=X, y=None, loss=0, replications=replications,
+                                seed=seed, step=step, flags=_glrcore.FLAG_NO_GRADIENT, n_threads=threads,
+                                proba=kind == "softmax", votes=kind == "votes")
+        return out["proba" if kind == "softmax" else "votes"]
+
+    def predict(self, X, replications=0, **kwargs):
+        """Most probable class (see predict_proba)."""
+        return np.argmax(self.predict_proba(X, replications, **kwargs), axis=1)
+
+    def score(self, X, y, replications=0, **kwargs) -> float:
+        """Accuracy of ``predict``."""
+        X = check_features(X, self.n_inputs)
+        y = check_labels(y, X.shape[0], self.n_classes)
+        return float(np.mean(self.predict(X, replications, **kwargs) == y))
+
+    # --------------------------------------------------------- attack protocol
+    def loss_gradient(self, X, y, *, replications=1000, seed=0):
+        """(per-sample loss, d loss / d X): the protocol glrnet.attacks uses.
+
+        For this noisy network the gradient is the likelihood-ratio estimate of
+        ``input_gradient`` (no gradient masking by discontinuities).
+        """
+        self._attack_calls = getattr(self, "_attack_calls", 0) + 1
+        return self.input_gradient(X, y, replications, seed=seed, step=self._attack_calls % 2**32)
+
+    # ------------------------------------------------------------ persistence
+    def get_config(self) -> dict:
+        return {
+            "layer_sizes": list(self.layer_sizes),
+            "activations": [a.params() for a in self.activations],
+            "noises": [n.params() for n in self.noises],
+            "loss": self.loss,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "MLP":
+        return cls(config["layer_sizes"], [Activation(**a) for a in config["activations"]],
+                   [as_noise(n) for n in config["noises"]], loss=config["loss"], seed=config.get("seed", 0))
+
+    def save(self, path, *, metadata=None):
+        """Write the model to one ``.npz`` file, atomically, without pickle."""
+        from .io import save_model
+
+        save_model(self, path, metadata=metadata)
+
+    @classmethod
+    def load(cls, path) -> "MLP":
+        from .io import load_model
+
+        return load_model(path)

@@ -1,0 +1,1164 @@
+/*
+ * glrcore.c: the fused GLR gradient kernel (see glrcore.h for the notation).
+ *
+ * Layout of the work.  A mini-batch of N samples with K replications each is cut
+ * into work items (sample n, chunk of GLR_CHUNK replications).  The chunking depends
+ * only on K, never on the thread count, and every item writes its partial sums to a
+ * slot of its own; slots are reduced in a fixed order.  Inside an item, replications
+ * are processed GLR_BLOCK at a time, one SIMD lane per replication: noise sampling
+ * (counter-based Philox, so each lane draws its own stream), forward propagation,
+ * loss and the score-weight accumulation L * psi(r) (x) x of Eq. 4 / Eq. 5.  Lane
+ * sums use GLR_LANES fixed partial sums (float) collapsed in a fixed tree and added
+ * into double accumulators, so the vectorised and the scalar build give the same bits.
+ *
+ * Floating point: the build uses -ffp-contract=off and no -ffast-math; every
+ * elementary function below is a branch-free polynomial of IEEE operations, so the
+ * result does not depend on which SIMD instruction set the dispatcher picked.
+ */
+#include "glrcore.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define GLR_BLOCK 128        /* replications processed together (SIMD lanes)   */
+#define GLR_LANES 16         /* fixed partial sums per lane reduction           */
+#define GLR_CHUNK 1024       /* replications per work item (multiple of BLOCK)   */
+#define GLR_WAVE_BYTES (64u << 20) /* bound on the per-item partial-sum storage */
+#define GLR_ALIGN 64
+
+#if defined(__GNUC__)
+#define GLR_INLINE static inline __attribute__((always_inline))
+#define GLR_RESTRICT __restrict__
+#else
+#define GLR_INLINE static inline
+#define GLR_RESTRICT
+#endif
+
+/* Runtime SIMD dispatch: one clone per instruction set, chosen when the library is
+ * loaded (GNU ifunc).  The build never ties itself to the build machine's CPU. */
+#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
+    (defined(__x86_64__) || defined(__i386__))
+#define GLR_DISPATCH __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GLR_DISPATCH
+#endif
+
+/* ------------------------------------------------------------------------- */
+/* Philox4x32-10 counter-based generator (Salmon, Moraes, Dror & Shaw, SC'11) */
+/* ------------------------------------------------------------------------- */
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+GLR_INLINE void philox_round(uint32_t *x0, uint32_t *x1, uint32_t *x2, uint32_t *x3,
+                             uint32_t k0, uint32_t k1)
+{
+    uint64_t p0 = (uint64_t)PHILOX_M0 * (uint64_t)(*x0);
+    uint64_t p1 = (uint64_t)PHILOX_M1 * (uint64_t)(*x2);
+    uint32_t y0 = (uint32_t)(p1 >> 32) ^ *x1 ^ k0;
+    uint32_t y1 = (uint32_t)p1;
+    uint32_t y2 = (uint32_t)(p0 >> 32) ^ *x3 ^ k1;
+    uint32_t y3 = (uint32_t)p0;
+    *x0 = y0; *x1 = y1; *x2 = y2; *x3 = y3;
+}
+
+GLR_INLINE void philox10(uint32_t *x0, uint32_t *x1, uint32_t *x2, uint32_t *x3,
+                         uint32_t k0, uint32_t k1)
+{
+    for (int round = 0; round < 10; ++round) {
+        philox_round(x0, x1, x2, x3, k0, k1);
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
+void glr_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4])
+{
+    uint32_t x0 = counter[0], x1 = counter[1], x2 = counter[2], x3 = counter[3];
+    philox10(&x0, &x1, &x2, &x3, key[0], key[1]);
+    out[0] = x0; out[1] = x1; out[2] = x2; out[3] = x3;
+}
+
+/* A 32-bit word to a uniform in the open interval (0, 1): the top 24 bits with the
+ * lowest forced to 1, i.e. odd multiples of 2^-24.  Exact in float; never 0 or 1. */
+GLR_INLINE float uniform_open(uint32_t word)
+{
+    return (float)(int32_t)((word >> 8) | 1u) * 0x1p-24f;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Elementary functions: branch-free, IEEE operations only (Cephes constants) */
+/* ------------------------------------------------------------------------- */
+GLR_INLINE uint32_t float_bits(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+GLR_INLINE float bits_float(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+
+/* Natural logarithm for positive normal floats. */
+GLR_INLINE float glr_log(float x)
+{
+    uint32_t bits = float_bits(x);
+    int32_t exponent = (int32_t)((bits >> 23) & 0xffu) - 126;
+    float m = bits_float((bits & 0x007fffffu) | 0x3f000000u);   /* [0.5, 1) */
+    int32_t small = m < 0.70710678118654752f;
+    exponent -= small;
+    float f = small ? (m + m) - 1.0f : m - 1.0f;                  /* [-0.29, 0.41] */
+    float z = f * f;
+    float y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    float e = (float)exponent;
+    y = y + (-2.12194440e-4f) * e;
+    y = y + (-0.5f) * z;
+    return (f + y) + 0.693359375f * e;
+}
+
+/* Exponential; arguments are clamped to [-87, 88] (results stay normal floats). */
+GLR_INLINE float glr_exp(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float t = x * 1.44269504088896341f + 0.5f;
+    float nf = floorf(t);
+    int32_t n = (int32_t)nf;
+    float r = x - nf * 0.693359375f;
+    r = r + nf * 2.12194440e-4f;
+    float z = r * r;
+    float y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * z + r + 1.0f;
+    return y * bits_float((uint32_t)(n + 127) << 23);
+}
+
+/* exp(x) - 1 with full relative accuracy near 0 (used by the Student-t sampler). */
+GLR_INLINE float glr_expm1(float x)
+{
+    float series = x + x * x * (0.5f + x * (1.0f / 6.0f + x * (1.0f / 24.0f)));
+    float direct = glr_exp(x) - 1.0f;
+    return (x > -0.03f && x < 0.03f) ? series : direct;
+}
+
+GLR_INLINE float glr_tanh(float x)
+{
+    float e = glr_exp(2.0f * x);
+    return 1.0f - 2.0f / (e + 1.0f);
+}
+
+/* cos and sin of 2 pi u for u in (0, 1): exact reduction to the nearest quarter turn,
+ * then minimax polynomials on [-pi/4, pi/4]. */
+GLR_INLINE void glr_sincos_turn(float u, float *c_out, float *s_out)
+{
+    int32_t q = (int32_t)(4.0f * u + 0.5f);       /* 0..4 */
+    float a = (u - (float)q * 0.25f) * 6.28318530717958648f;
+    float z = a * a;
+    float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * a + a;
+    float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z
+               + 4.166664568298827e-2f) * z * z - 0.5f * z + 1.0f;
+    int32_t quadrant = q & 3;
+    float cs = (quadrant == 0) ? c : (quadrant == 1) ? -s : (quadrant == 2) ? -c : s;
+    float sn = (quadrant == 0) ? s : (quadrant == 1) ? c : (quadrant == 2) ? -s : -c;
+    *c_out = cs;
+    *s_out = sn;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Noise: one Philox block per (replication, sample, level, unit group, step)  */
+/* ------------------------------------------------------------------------- */
+
+/* Units served by one Philox block: Gaussian uses Box-Muller (two uniforms give two
+ * normals), Laplace and logistic one uniform each, Student-t two uniforms each. */
+GLR_INLINE int32_t units_per_block(int32_t noise)
+{
+    return noise == GLR_NOISE_STUDENT_T ? 2 : 4;
+}
+
+/* Philox blocks for GLR_BLOCK lanes: lane t has counter (replication[t], c1, c2, c3).
+ * Two implementations with identical output: 32-bit words (suits AVX2 and SSE) and
+ * words widened to 64-bit lanes, which AVX-512's vpmuludq multiplies without shuffles. */
+typedef void (*philox_lanes_fn)(const uint32_t *replication, uint32_t c1, uint32_t c2,
+                                uint32_t c3, uint32_t key0, uint32_t key1, int32_t npad,
+                                uint32_t *words);
+
+static void philox_lanes_u32(const uint32_t *GLR_RESTRICT replication, uint32_t c1,
+                             uint32_t c2, uint32_t c3, uint32_t key0, uint32_t key1,
+                             int32_t npad, uint32_t *GLR_RESTRICT words)
+{
+    for (int32_t t = 0; t < npad; ++t) {
+        uint32_t x0 = replication[t], x1 = c1, x2 = c2, x3 = c3;
+        philox10(&x0, &x1, &x2, &x3, key0, key1);
+        words[t] = x0;
+        words[GLR_BLOCK + t] = x1;
+        words[2 * GLR_BLOCK + t] = x2;
+        words[3 * GLR_BLOCK + t] = x3;
+    }
+}
+
+#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
+    (defined(__x86_64__) || defined(__i386__))
+#define GLR_HAVE_WIDE_PHILOX 1
+__attribute__((target("avx512f")))
+static void philox_lanes_u64(const uint32_t *GLR_RESTRICT replication, uint32_t c1,
+                             uint32_t c2, uint32_t c3, uint32_t key0, uint32_t key1,
+                             int32_t npad, uint32_t *GLR_RESTRICT words)
+{
+    const uint64_t low = 0xffffffffu;
+    for (int32_t t = 0; t < npad; ++t) {
+        uint64_t x0 = replication[t], x1 = c1, x2 = c2, x3 = c3;
+        uint32_t k0 = key0, k1 = key1;
+        for (int round = 0; round < 10; ++round) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * (x0 & low);
+            uint64_t p1 = (uint64_t)PHILOX_M1 * (x2 & low);
+            uint64_t y0 = (p1 >> 32) ^ x1 ^ k0;
+            uint64_t y2 = (p0 >> 32) ^ x3 ^ k1;
+            x1 = p1 & low;
+            x3 = p0 & low;
+            x0 = y0;
+            x2 = y2;
+            k0 += PHILOX_W0;
+            k1 += PHILOX_W1;
+        }
+        words[t] = (uint32_t)x0;
+        words[GLR_BLOCK + t] = (uint32_t)x1;
+        words[2 * GLR_BLOCK + t] = (uint32_t)x2;
+        words[3 * GLR_BLOCK + t] = (uint32_t)x3;
+    }
+}
+#endif
+
+static philox_lanes_fn select_philox(void)
+{
+#ifdef GLR_HAVE_WIDE_PHILOX
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return philox_lanes_u64;
+#endif
+    return philox_lanes_u32;
+}
+
+typedef struct {
+    uint32_t key0, key1;   /* seed */
+    uint32_t step;
+    int64_t half;          /* K/2 with antithetic pairs, else 0 */
+    philox_lanes_fn philox;
+} noise_stream;
+
+/*
+ * Noise of one level for lanes k0 .. k0 + npad - 1 of sample `sample`, written to
+ * r[unit * GLR_BLOCK + lane].  Scratch: words (4 x GLR_BLOCK uint32), sign (GLR_BLOCK).
+ */
+GLR_INLINE void level_noise(const glr_level *lv, int32_t level_index, const noise_stream *ns,
+                        uint32_t sample, int64_t k0, int32_t npad,
+                        uint32_t *GLR_RESTRICT words, float *GLR_RESTRICT sign,
+                        float *GLR_RESTRICT r)
+{
+    uint32_t *GLR_RESTRICT w0 = words;
+    uint32_t *GLR_RESTRICT w1 = words + GLR_BLOCK;
+    uint32_t *GLR_RESTRICT w2 = words + 2 * GLR_BLOCK;
+    uint32_t *GLR_RESTRICT w3 = words + 3 * GLR_BLOCK;
+    uint32_t replication[GLR_BLOCK];
+    for (int32_t t = 0; t < npad; ++t) {
+        int64_t k = k0 + t;
+        int64_t mirrored = (ns->half > 0 && k >= ns->half);
+        replication[t] = (uint32_t)(mirrored ? k - ns->half : k);
+        sign[t] = mirrored ? -1.0f : 1.0f;
+    }
+    const int32_t per_block = units_per_block(lv->noise);
+    const int32_t n_out = lv->n_out;
+    const float scale = lv->noise_scale;
+    for (int32_t group = 0; group * per_block < n_out; ++group) {
+        const uint32_t word2 = ((uint32_t)level_index << 24) | (uint32_t)group;
+        ns->philox(replication, sample, word2, ns->step, ns->key0, ns->key1, npad, words);
+        const int32_t unit0 = group * per_block;
+        const int32_t count = (n_out - unit0) < per_block ? (n_out - unit0) : per_block;
+        float *GLR_RESTRICT out[4];
+        for (int32_t j = 0; j < 4; ++j)
+            out[j] = r + (size_t)(unit0 + (j < count ? j : 0)) * GLR_BLOCK;
+        switch (lv->noise) {
+        case GLR_NOISE_GAUSSIAN:
+            /* Box-Muller: (u1, u2) -> sqrt(-2 log u1) (cos 2 pi u2, sin 2 pi u2). */
+            for (int32_t pair = 0; pair < 2 && 2 * pair < count; ++pair) {
+                const uint32_t *GLR_RESTRICT wa = pair == 0 ? w0 : w2;
+                const uint32_t *GLR_RESTRICT wb = pair == 0 ? w1 : w3;
+                float *GLR_RESTRICT oc = out[2 * pair];
+                float *GLR_RESTRICT os = out[2 * pair + 1];
+                const int32_t write_sin = 2 * pair + 1 < count;
+                float tmp_sin[GLR_BLOCK];
+                for (int32_t t = 0; t < npad; ++t) {
+                    float radius = sqrtf(-2.0f * glr_log(uniform_open(wa[t]))) * scale * sign[t];
+                    float c, s;
+                    glr_sincos_turn(uniform_open(wb[t]), &c, &s);
+                    oc[t] = radius * c;
+                    tmp_sin[t] = radius * s;
+                }
+                if (write_sin)
+                    memcpy(os, tmp_sin, sizeof(float) * (size_t)npad);
+            }
+            break;
+        case GLR_NOISE_LAPLACE:
+            for (int32_t j = 0; j < count; ++j) {
+                const uint32_t *GLR_RESTRICT wj = words + (size_t)j * GLR_BLOCK;
+                float *GLR_RESTRICT o = out[j];
+                for (int32_t t = 0; t < npad; ++t) {
+                    float u = uniform_open(wj[t]);
+                    int32_t lower = u < 0.5f;
+                    float tail = lower ? u + u : (1.0f - u) + (1.0f - u);   /* (0, 1) */
+                    float magnitude = -glr_log(tail) * scale;
+                    o[t] = (lower ? -magnitude : magnitude) * sign[t];
+                }
+            }
+            break;
+        case GLR_NOISE_LOGISTIC:
+            for (int32_t j = 0; j < count; ++j) {
+                const uint32_t *GLR_RESTRICT wj = words + (size_t)j * GLR_BLOCK;
+                float *GLR_RESTRICT o = out[j];
+                for (int32_t t = 0; t < npad; ++t) {
+                    float u = uniform_open(wj[t]);
+                    o[t] = glr_log(u / (1.0f - u)) * scale * sign[t];
+                }
+            }
+            break;
+        case GLR_NOISE_STUDENT_T: {
+            /* Bailey (1994): sqrt(nu (u1^(-2/nu) - 1)) cos(2 pi u2) is t_nu distributed. */
+            const float nu = lv->noise_shape;
+            const float minus_two_over_nu = -2.0f / nu;
+            for (int32_t j = 0; j < count; ++j) {
+                const uint32_t *GLR_RESTRICT wa = words + (size_t)(2 * j) * GLR_BLOCK;
+                const uint32_t *GLR_RESTRICT wb = words + (size_t)(2 * j + 1) * GLR_BLOCK;
+                float *GLR_RESTRICT o = out[j];
+                for (int32_t t = 0; t < npad; ++t) {
+                    float radius2 = nu * glr_expm1(minus_two_over_nu * glr_log(uniform_open(wa[t])));
+                    float c, s;
+                    glr_sincos_turn(uniform_open(wb[t]), &c, &s);
+                    o[t] = sqrtf(radius2) * c * scale * sign[t];
+                }
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+/* psi(r) = -d log f(r) / dr, row by row (Section II.B; Eq. 5 for the Gaussian). */
+GLR_INLINE void level_score(const glr_level *lv, int32_t npad, const float *GLR_RESTRICT r,
+                        float *GLR_RESTRICT psi)
+{
+    const int32_t n = lv->n_out;
+    const float scale = lv->noise_scale;
+    switch (lv->noise) {
+    case GLR_NOISE_GAUSSIAN: {
+        const float inv_var = 1.0f / (scale * scale);
+        for (int32_t a = 0; a < n; ++a)
+            for (int32_t t = 0; t < npad; ++t)
+                psi[a * GLR_BLOCK + t] = r[a * GLR_BLOCK + t] * inv_var;
+        break;
+    }
+    case GLR_NOISE_LAPLACE: {
+        const float inv_b = 1.0f / scale;
+        for (int32_t a = 0; a < n; ++a)
+            for (int32_t t = 0; t < npad; ++t) {
+                float v = r[a * GLR_BLOCK + t];
+                psi[a * GLR_BLOCK + t] = v > 0.0f ? inv_b : (v < 0.0f ? -inv_b : 0.0f);
+            }
+        break;
+    }
+    case GLR_NOISE_LOGISTIC: {
+        const float inv_s = 1.0f / scale;
+        const float half_inv_s = 0.5f / scale;
+        for (int32_t a = 0; a < n; ++a)
+            for (int32_t t = 0; t < npad; ++t)
+                psi[a * GLR_BLOCK + t] = glr_tanh(r[a * GLR_BLOCK + t] * half_inv_s) * inv_s;
+        break;
+    }
+    case GLR_NOISE_STUDENT_T: {
+        const float nu = lv->noise_shape;
+        const float numerator = nu + 1.0f;
+        const float nu_s2 = nu * scale * scale;
+        for (int32_t a = 0; a < n; ++a)
+            for (int32_t t = 0; t < npad; ++t) {
+                float v = r[a * GLR_BLOCK + t];
+                psi[a * GLR_BLOCK + t] = numerator * v / (nu_s2 + v * v);
+            }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* x = phi(u) in place, row by row. */
+GLR_INLINE void level_activation(const glr_level *lv, int32_t npad, float *GLR_RESTRICT u)
+{
+    const int32_t n = lv->n_out;
+    const size_t total = (size_t)n * GLR_BLOCK;
+    const float slope = lv->activation_slope;
+    (void)npad;
+    switch (lv->activation) {
+    case GLR_ACT_SIGMOID:
+        for (size_t i = 0; i < total; ++i)
+            u[i] = 1.0f / (1.0f + glr_exp(-slope * u[i]));
+        break;
+    case GLR_ACT_THRESHOLD:
+        for (size_t i = 0; i < total; ++i)
+            u[i] = u[i] > 0.0f ? 1.0f : 0.0f;
+        break;
+    case GLR_ACT_SIGN:
+        for (size_t i = 0; i < total; ++i)
+            u[i] = u[i] > 0.0f ? 1.0f : -1.0f;
+        break;
+    case GLR_ACT_STAIRCASE: {
+        const float m = (float)lv->staircase_levels;
+        const float top = m - 1.0f;
+        const float inv_top = 1.0f / top;
+        for (size_t i = 0; i < total; ++i) {
+            float level = (float)(int32_t)(m / (1.0f + glr_exp(-slope * u[i])));
+            u[i] = (level < top ? level : top) * inv_top;
+        }
+        break;
+    }
+    case GLR_ACT_RELU:
+        for (size_t i = 0; i < total; ++i)
+            u[i] = u[i] > 0.0f ? u[i] : 0.0f;
+        break;
+    case GLR_ACT_TANH:
+        for (size_t i = 0; i < total; ++i)
+            u[i] = glr_tanh(u[i]);
+        break;
+    default: /* identity */
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Deterministic lane reductions                                              */
+/* ------------------------------------------------------------------------- */
+GLR_INLINE double collapse_lanes(float *part)
+{
+    for (int32_t width = GLR_LANES / 2; width >= 1; width /= 2)
+        for (int32_t t = 0; t < width; ++t)
+            part[t] += part[t + width];
+    return (double)part[0];
+}
+
+GLR_INLINE double lane_dot(const float *GLR_RESTRICT a, const float *GLR_RESTRICT b,
+                           int32_t npad)
+{
+    float part[GLR_LANES] = {0};
+    for (int32_t k = 0; k < npad; k += GLR_LANES)
+        for (int32_t t = 0; t < GLR_LANES; ++t)
+            part[t] += a[k + t] * b[k + t];
+    return collapse_lanes(part);
+}
+
+GLR_INLINE double lane_sum(const float *GLR_RESTRICT a, int32_t npad)
+{
+    float part[GLR_LANES] = {0};
+    for (int32_t k = 0; k < npad; k += GLR_LANES)
+        for (int32_t t = 0; t < GLR_LANES; ++t)
+            part[t] += a[k + t];
+    return collapse_lanes(part);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The work item: one sample, one chunk of replications                       */
+/* ------------------------------------------------------------------------- */
+typedef struct {
+    const glr_level *levels;
+    int32_t n_levels;
+    const float *inputs;
+    const int64_t *labels;
+    int32_t loss;
+    int64_t replications;
+    int32_t flags;
+    noise_stream stream;
+    /* layout of one item's partial sums (doubles) */
+    size_t off_first_l, off_first_p, off_upper_l, off_upper_p, off_proba, off_votes;
+    size_t row;
+    size_t upper_params;        /* parameters of levels >= 1 (weights then bias) */
+    int32_t want_proba, want_votes;
+    int32_t max_width;
+} kernel_context;
+
+typedef struct {
+    float *x;          /* per level: activations x^(l+1), n_out x BLOCK */
+    float *psi;        /* per level: scores psi(r^(l)), n_out x BLOCK */
+    float *noise;      /* max_width x BLOCK */
+    float *weighted;   /* max_width x BLOCK: L_k psi or mask_k psi */
+    float *loss;       /* BLOCK, masked by lane validity */
+    float *correct;    /* BLOCK */
+    float *mask;       /* BLOCK */
+    float *work;       /* 4 x BLOCK */
+    float *sign;       /* BLOCK */
+    uint32_t *words;   /* 4 x BLOCK */
+    float *first_preactivation; /* n_out(level 0) */
+    size_t *level_offset;       /* n_levels + 1 */
+} scratch;
+
+static void *aligned_calloc(size_t bytes)
+{
+    size_t rounded = (bytes + GLR_ALIGN - 1) / GLR_ALIGN * GLR_ALIGN;
+    if (rounded == 0)
+        rounded = GLR_ALIGN;
+    void *p = aligned_alloc(GLR_ALIGN, rounded);
+    if (p)
+        memset(p, 0, rounded);
+    return p;
+}
+
+static void scratch_free(scratch *s)
+{
+    free(s->x); free(s->psi); free(s->noise); free(s->weighted); free(s->loss);
+    free(s->correct); free(s->mask); free(s->work); free(s->sign); free(s->words);
+    free(s->first_preactivation); free(s->level_offset);
+    memset(s, 0, sizeof(*s));
+}
+
+static int scratch_init(scratch *s, const kernel_context *ctx)
+{
+    memset(s, 0, sizeof(*s));
+    size_t units = 0;
+    s->level_offset = (size_t *)malloc(sizeof(size_t) * (size_t)(ctx->n_levels + 1));
+    if (!s->level_offset)
+        return GLR_ENOMEM;
+    for (int32_t l = 0; l < ctx->n_levels; ++l) {
+        s->level_offset[l] = units * GLR_BLOCK;
+        units += (size_t)ctx->levels[l].n_out;
+    }
+    s->level_offset[ctx->n_levels] = units * GLR_BLOCK;
+    const size_t block = sizeof(float) * GLR_BLOCK;
+    s->x = (float *)aligned_calloc(units * block);
+    s->psi = (float *)aligned_calloc(units * block);
+    s->noise = (float *)aligned_calloc((size_t)ctx->max_width * block);
+    s->weighted = (float *)aligned_calloc((size_t)ctx->max_width * block);
+    s->loss = (float *)aligned_calloc(block);
+    s->correct = (float *)aligned_calloc(block);
+    s->mask = (float *)aligned_calloc(block);
+    s->work = (float *)aligned_calloc(4 * block);
+    s->sign = (float *)aligned_calloc(block);
+    s->words = (uint32_t *)aligned_calloc(4 * sizeof(uint32_t) * GLR_BLOCK);
+    s->first_preactivation = (float *)aligned_calloc(sizeof(float) * (size_t)ctx->levels[0].n_out);
+    if (!s->x || !s->psi || !s->noise || !s->weighted || !s->loss || !s->correct || !s->mask ||
+        !s->work || !s->sign || !s->words || !s->first_preactivation) {
+        scratch_free(s);
+        return GLR_ENOMEM;
+    }
+    return GLR_OK;
+}
+
+/* Loss of each replication (lane) from the output activations (Section II.A). */
+GLR_INLINE void lane_loss(const kernel_context *ctx, const float *GLR_RESTRICT out, int32_t n_classes,
+                      int64_t label, int32_t npad, scratch *s)
+{
+    float *GLR_RESTRICT peak = s->work;
+    float *GLR_RESTRICT acc = s->work + GLR_BLOCK;
+    float *GLR_RESTRICT ties = s->work + 2 * GLR_BLOCK;
+    float *GLR_RESTRICT loss = s->loss;
+    float *GLR_RESTRICT correct = s->correct;
+    const float *GLR_RESTRICT target = out + (size_t)label * GLR_BLOCK;
+
+    for (int32_t t = 0; t < npad; ++t) {
+        peak[t] = out[t];
+        ties[t] = 0.0f;
+    }
+    for (int32_t c = 1; c < n_classes; ++c)
+        for (int32_t t = 0; t < npad; ++t) {
+            float v = out[(size_t)c * GLR_BLOCK + t];
+            peak[t] = v > peak[t] ? v : peak[t];
+        }
+    for (int32_t c = 0; c < n_classes; ++c)
+        for (int32_t t = 0; t < npad; ++t)
+            ties[t] += out[(size_t)c * GLR_BLOCK + t] == peak[t] ? 1.0f : 0.0f;
+    /* accuracy of one replication: the true class wins, ties split evenly */
+    for (int32_t t = 0; t < npad; ++t)
+        correct[t] = (target[t] == peak[t] ? 1.0f : 0.0f) / ties[t];
+
+    switch (ctx->loss) {
+    case GLR_LOSS_CROSS_ENTROPY:
+        for (int32_t t = 0; t < npad; ++t)
+            acc[t] = 0.0f;
+        for (int32_t c = 0; c < n_classes; ++c)
+            for (int32_t t = 0; t < npad; ++t)
+                acc[t] += glr_exp(out[(size_t)c * GLR_BLOCK + t] - peak[t]);
+        for (int32_t t = 0; t < npad; ++t)
+            loss[t] = (peak[t] + glr_log(acc[t])) - target[t];
+        break;
+    case GLR_LOSS_ZERO_ONE:
+        for (int32_t t = 0; t < npad; ++t)
+            loss[t] = 1.0f - correct[t];
+        break;
+    case GLR_LOSS_SQUARED:
+        for (int32_t t = 0; t < npad; ++t)
+            acc[t] = 0.0f;
+        for (int32_t c = 0; c < n_classes; ++c) {
+            const float onehot = c == label ? 1.0f : 0.0f;
+            for (int32_t t = 0; t < npad; ++t) {
+                float d = out[(size_t)c * GLR_BLOCK + t] - onehot;
+                acc[t] += d * d;
+            }
+        }
+        for (int32_t t = 0; t < npad; ++t)
+            loss[t] = acc[t];
+        break;
+    case GLR_LOSS_HINGE:
+        for (int32_t t = 0; t < npad; ++t)
+            acc[t] = -INFINITY;
+        for (int32_t c = 0; c < n_classes; ++c) {
+            if (c == label)
+                continue;
+            for (int32_t t = 0; t < npad; ++t) {
+                float v = out[(size_t)c * GLR_BLOCK + t];
+                acc[t] = v > acc[t] ? v : acc[t];
+            }
+        }
+        for (int32_t t = 0; t < npad; ++t) {
+            float margin = 1.0f + acc[t] - target[t];
+            loss[t] = margin > 0.0f ? margin : 0.0f;
+        }
+        break;
+    default:
+        break;
+    }
+    for (int32_t t = 0; t < npad; ++t) {
+        loss[t] *= s->mask[t];
+        correct[t] *= s->mask[t];
+    }
+}
+
+/* Forward pass of one block of lanes for one sample: fills s->x and s->psi. */
+GLR_INLINE void forward_block(const kernel_context *ctx, uint32_t sample, int64_t k0, int32_t npad,
+                          scratch *s)
+{
+    for (int32_t l = 0; l < ctx->n_levels; ++l) {
+        const glr_level *lv = &ctx->levels[l];
+        float *GLR_RESTRICT noise = s->noise;
+        float *GLR_RESTRICT u = s->x + s->level_offset[l];
+        level_noise(lv, l, &ctx->stream, sample, k0, npad, s->words, s->sign, noise);
+        if (!(ctx->flags & GLR_NO_GRADIENT))
+            level_score(lv, npad, noise, s->psi + s->level_offset[l]);
+        if (l == 0) {
+            /* First level: W x is the same for every replication of the sample. */
+            for (int32_t a = 0; a < lv->n_out; ++a) {
+                const float pre = s->first_preactivation[a];
+                for (int32_t t = 0; t < npad; ++t)
+                    u[(size_t)a * GLR_BLOCK + t] = pre + noise[(size_t)a * GLR_BLOCK + t];
+            }
+        } else {
+            const float *GLR_RESTRICT x = s->x + s->level_offset[l - 1];
+            const int32_t n_in = lv->n_in;
+            for (int32_t a = 0; a < lv->n_out; ++a) {
+                const float *GLR_RESTRICT w = lv->weight + (size_t)a * n_in;
+                float acc[GLR_BLOCK];
+                const float b = lv->bias[a];
+                for (int32_t t = 0; t < npad; ++t)
+                    acc[t] = b;
+                for (int32_t j = 0; j < n_in; ++j) {
+                    const float wj = w[j];
+                    const float *GLR_RESTRICT xj = x + (size_t)j * GLR_BLOCK;
+                    for (int32_t t = 0; t < npad; ++t)
+                        acc[t] += wj * xj[t];
+                }
+                float *GLR_RESTRICT ua = u + (size_t)a * GLR_BLOCK;
+                const float *GLR_RESTRICT ra = noise + (size_t)a * GLR_BLOCK;
+                for (int32_t t = 0; t < npad; ++t)
+                    ua[t] = acc[t] + ra[t];
+            }
+        }
+        level_activation(lv, npad, u);
+    }
+}
+
+/* Score-weighted accumulation of one level >= 1 (Eq. 4): sums over lanes of
+ * weight_k psi_a(r_k) x_b(k) into dst (n_out x n_in weights, then n_out biases). */
+GLR_INLINE void accumulate_upper(const glr_level *lv, const float *GLR_RESTRICT weight,
+                             const float *GLR_RESTRICT psi, const float *GLR_RESTRICT x,
+                             int32_t npad, float *GLR_RESTRICT weighted, double *GLR_RESTRICT dst)
+{
+    const int32_t n_out = lv->n_out, n_in = lv->n_in;
+    for (int32_t a = 0; a < n_out; ++a)
+        for (int32_t t = 0; t < npad; ++t)
+            weighted[(size_t)a * GLR_BLOCK + t] = weight[t] * psi[(size_t)a * GLR_BLOCK + t];
+    for (int32_t a = 0; a < n_out; ++a) {
+        const float *GLR_RESTRICT wa = weighted + (size_t)a * GLR_BLOCK;
+        double *GLR_RESTRICT row = dst + (size_t)a * n_in;
+        for (int32_t b = 0; b < n_in; ++b)
+            row[b] += lane_dot(wa, x + (size_t)b * GLR_BLOCK, npad);
+        dst[(size_t)n_out * n_in + a] += lane_sum(wa, npad);
+    }
+}
+
+GLR_DISPATCH
+static void process_item(const kernel_context *ctx, int64_t sample, int64_t k_begin,
+                         int64_t k_end, scratch *s, double *GLR_RESTRICT slot)
+{
+    const glr_level *first = &ctx->levels[0];
+    const glr_level *last = &ctx->levels[ctx->n_levels - 1];
+    const int32_t n_classes = last->n_out;
+    const int64_t label = ctx->labels ? ctx->labels[sample] : 0;
+    const int32_t gradient = !(ctx->flags & GLR_NO_GRADIENT);
+    const int32_t baseline = (ctx->flags & GLR_BASELINE) && gradient;
+
+    /* W^(0) x + b^(0), shared by all replications (accumulated in double). */
+    const float *GLR_RESTRICT x_in = ctx->inputs + (size_t)sample * first->n_in;
+    for (int32_t a = 0; a < first->n_out; ++a) {
+        const float *GLR_RESTRICT w = first->weight + (size_t)a * first->n_in;
+        double acc = (double)first->bias[a];
+        for (int32_t j = 0; j < first->n_in; ++j)
+            acc += (double)w[j] * (double)x_in[j];
+        s->first_preactivation[a] = (float)acc;
+    }
+
+    for (int64_t k0 = k_begin; k0 < k_end; k0 += GLR_BLOCK) {
+        const int32_t valid = (int32_t)((k_end - k0) < GLR_BLOCK ? (k_end - k0) : GLR_BLOCK);
+        const int32_t npad = (valid + GLR_LANES - 1) / GLR_LANES * GLR_LANES;
+        for (int32_t t = 0; t < npad; ++t)
+            s->mask[t] = t < valid ? 1.0f : 0.0f;
+
+        forward_block(ctx, (uint32_t)sample, k0, npad, s);
+        const float *out = s->x + s->level_offset[ctx->n_levels - 1];
+        lane_loss(ctx, out, n_classes, label, npad, s);
+
+        slot[0] += lane_sum(s->loss, npad);
+        slot[1] += lane_sum(s->correct, npad);
+
+        if (ctx->want_proba || ctx->want_votes) {
+            float *GLR_RESTRICT peak = s->work;
+            float *GLR_RESTRICT total = s->work + GLR_BLOCK;
+            float *GLR_RESTRICT ties = s->work + 2 * GLR_BLOCK;
+            float *GLR_RESTRICT term = s->work + 3 * GLR_BLOCK;
+            for (int32_t t = 0; t < npad; ++t) {
+                peak[t] = out[t];
+                total[t] = 0.0f;
+                ties[t] = 0.0f;
+            }
+            for (int32_t c = 1; c < n_classes; ++c)
+                for (int32_t t = 0; t < npad; ++t) {
+                    float v = out[(size_t)c * GLR_BLOCK + t];
+                    peak[t] = v > peak[t] ? v : peak[t];
+                }
+            for (int32_t c = 0; c < n_classes; ++c)
+                for (int32_t t = 0; t < npad; ++t) {
+                    total[t] += glr_exp(out[(size_t)c * GLR_BLOCK + t] - peak[t]);
+                    ties[t] += out[(size_t)c * GLR_BLOCK + t] == peak[t] ? 1.0f : 0.0f;
+                }
+            for (int32_t c = 0; c < n_classes; ++c) {
+                const float *GLR_RESTRICT oc = out + (size_t)c * GLR_BLOCK;
+                if (ctx->want_proba) {
+                    for (int32_t t = 0; t < npad; ++t)
+                        term[t] = s->mask[t] * (glr_exp(oc[t] - peak[t]) / total[t]);
+                    slot[ctx->off_proba + (size_t)c] += lane_sum(term, npad);
+                }
+                if (ctx->want_votes) {
+                    for (int32_t t = 0; t < npad; ++t)
+                        term[t] = s->mask[t] * ((oc[t] == peak[t] ? 1.0f : 0.0f) / ties[t]);
+                    slot[ctx->off_votes + (size_t)c] += lane_sum(term, npad);
+                }
+            }
+        }
+        if (!gradient)
+            continue;
+
+        /* Level 0: accumulate sum_k L_k psi(r_k) only; the outer product with the
+         * input is taken once per sample in the reduction. */
+        {
+            const float *GLR_RESTRICT psi = s->psi;
+            for (int32_t a = 0; a < first->n_out; ++a) {
+                slot[ctx->off_first_l + (size_t)a] += lane_dot(s->loss, psi + (size_t)a * GLR_BLOCK, npad);
+                if (baseline)
+                    slot[ctx->off_first_p + (size_t)a] += lane_dot(s->mask, psi + (size_t)a * GLR_BLOCK, npad);
+            }
+        }
+        size_t offset = 0;
+        for (int32_t l = 1; l < ctx->n_levels; ++l) {
+            const glr_level *lv = &ctx->levels[l];
+            const float *psi = s->psi + s->level_offset[l];
+            const float *x = s->x + s->level_offset[l - 1];
+            accumulate_upper(lv, s->loss, psi, x, npad, s->weighted, slot + ctx->off_upper_l + offset);
+            if (baseline)
+                accumulate_upper(lv, s->mask, psi, x, npad, s->weighted, slot + ctx->off_upper_p + offset);
+            offset += (size_t)lv->n_out * (size_t)(lv->n_in + 1);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Validation shared by the entry points                                      */
+/* ------------------------------------------------------------------------- */
+static int check_levels(const glr_level *levels, int32_t n_levels)
+{
+    if (!levels || n_levels < 1)
+        return GLR_EINVAL;
+    for (int32_t l = 0; l < n_levels; ++l) {
+        const glr_level *lv = &levels[l];
+        if (lv->n_in < 1 || lv->n_out < 1 || !lv->weight || !lv->bias)
+            return GLR_EINVAL;
+        if (lv->n_out > (1 << 24))  /* unit groups must fit the 24-bit counter field */
+            return GLR_EINVAL;
+        if (l > 0 && lv->n_in != levels[l - 1].n_out)
+            return GLR_EINVAL;
+        if (lv->activation < GLR_ACT_SIGMOID || lv->activation > GLR_ACT_IDENTITY)
+            return GLR_EINVAL;
+        if (lv->activation == GLR_ACT_STAIRCASE && lv->staircase_levels < 2)
+            return GLR_EINVAL;
+        if (lv->noise < GLR_NOISE_GAUSSIAN || lv->noise > GLR_NOISE_STUDENT_T)
+            return GLR_EINVAL;
+        if (!(lv->noise_scale > 0.0f) || !isfinite(lv->noise_scale))
+            return GLR_EINVAL;
+        if (lv->noise == GLR_NOISE_STUDENT_T && (!(lv->noise_shape > 0.0f) || !isfinite(lv->noise_shape)))
+            return GLR_EINVAL;
+    }
+    if (n_levels > 255)
+        return GLR_EINVAL;
+    return GLR_OK;
+}
+
+static int check_stream(int64_t n_samples, int64_t replications, int32_t flags)
+{
+    if (n_samples < 1 || n_samples > (int64_t)UINT32_MAX)
+        return GLR_EINVAL;
+    if (replications < 1 || replications > (int64_t)UINT32_MAX)
+        return GLR_EINVAL;
+    if ((flags & GLR_ANTITHETIC) && (replications % 2) != 0)
+        return GLR_EINVAL;
+    if ((flags & GLR_BASELINE) && !(flags & GLR_NO_GRADIENT) && replications < 2)
+        return GLR_EINVAL;
+    return GLR_OK;
+}
+
+static noise_stream make_stream(uint64_t seed, uint64_t step, int64_t replications, int32_t flags)
+{
+    noise_stream ns;
+    ns.key0 = (uint32_t)seed;
+    ns.key1 = (uint32_t)(seed >> 32);
+    ns.step = (uint32_t)step;
+    ns.half = (flags & GLR_ANTITHETIC) ? replications / 2 : 0;
+    ns.philox = select_philox();
+    return ns;
+}
+
+int glr_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int glr_default_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+const char *glr_simd_dispatch(void)
+{
+#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
+    (defined(__x86_64__) || defined(__i386__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return "runtime dispatch: avx512f";
+    if (__builtin_cpu_supports("avx2"))
+        return "runtime dispatch: avx2";
+    return "runtime dispatch: baseline";
+#elif defined(GLR_NATIVE_BUILD)
+    return "native (-march=native)";
+#else
+    return "baseline (compiler default)";
+#endif
+}
+
+/* ------------------------------------------------------------------------- */
+/* glr_sample_noise: the kernel's noise, materialised                         */
+/* ------------------------------------------------------------------------- */
+int glr_sample_noise(const glr_level *levels, int32_t n_levels, int64_t n_samples,
+                     int64_t replications, uint64_t seed, uint64_t step, int32_t flags,
+                     float *noise_out)
+{
+    int status = check_levels(levels, n_levels);
+    if (status == GLR_OK)
+        status = check_stream(n_samples, replications, flags | GLR_NO_GRADIENT);
+    if (status != GLR_OK || !noise_out)
+        return GLR_EINVAL;
+    noise_stream ns = make_stream(seed, step, replications, flags);
+    int32_t max_width = 0;
+    size_t units = 0;
+    for (int32_t l = 0; l < n_levels; ++l) {
+        max_width = levels[l].n_out > max_width ? levels[l].n_out : max_width;
+        units += (size_t)levels[l].n_out;
+    }
+    float *r = (float *)aligned_calloc(sizeof(float) * (size_t)max_width * GLR_BLOCK);
+    uint32_t *words = (uint32_t *)aligned_calloc(4 * sizeof(uint32_t) * GLR_BLOCK);
+    float *sign = (float *)aligned_calloc(sizeof(float) * GLR_BLOCK);
+    if (!r || !words || !sign) {
+        free(r); free(words); free(sign);
+        return GLR_ENOMEM;
+    }
+    for (int64_t n = 0; n < n_samples; ++n) {
+        for (int64_t k0 = 0; k0 < replications; k0 += GLR_BLOCK) {
+            const int32_t valid = (int32_t)((replications - k0) < GLR_BLOCK ? (replications - k0) : GLR_BLOCK);
+            const int32_t npad = (valid + GLR_LANES - 1) / GLR_LANES * GLR_LANES;
+            size_t unit_offset = 0;
+            for (int32_t l = 0; l < n_levels; ++l) {
+                level_noise(&levels[l], l, &ns, (uint32_t)n, k0, npad, words, sign, r);
+                for (int32_t t = 0; t < valid; ++t)
+                    for (int32_t a = 0; a < levels[l].n_out; ++a)
+                        noise_out[((size_t)n * (size_t)replications + (size_t)(k0 + t)) * units
+                                  + unit_offset + (size_t)a] = r[(size_t)a * GLR_BLOCK + t];
+                unit_offset += (size_t)levels[l].n_out;
+            }
+        }
+    }
+    free(r); free(words); free(sign);
+    return GLR_OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* glr_estimate: Algorithm 1 for a mini-batch                                 */
+/* ------------------------------------------------------------------------- */
+int glr_estimate(const glr_level *levels, int32_t n_levels,
+                 const float *inputs, const int64_t *labels, int64_t n_samples,
+                 int32_t loss, int64_t replications,
+                 uint64_t seed, uint64_t step, int32_t flags, int32_t n_threads,
+                 glr_level_gradient *gradients, glr_outputs *outputs)
+{
+    int status = check_levels(levels, n_levels);
+    if (status != GLR_OK)
+        return status;
+    if ((status = check_stream(n_samples, replications, flags)) != GLR_OK)
+        return status;
+    if (!inputs || !outputs || loss < GLR_LOSS_CROSS_ENTROPY || loss > GLR_LOSS_HINGE)
+        return GLR_EINVAL;
+    const int32_t gradient = !(flags & GLR_NO_GRADIENT);
+    const int32_t baseline = (flags & GLR_BASELINE) && gradient;
+    const int32_t n_classes = levels[n_levels - 1].n_out;
+    if (gradient && !labels)
+        return GLR_EINVAL;
+    if (labels)
+        for (int64_t n = 0; n < n_samples; ++n)
+            if (labels[n] < 0 || labels[n] >= n_classes)
+                return GLR_EINVAL;
+    if (gradient) {
+        if (!gradients)
+            return GLR_EINVAL;
+        for (int32_t l = 0; l < n_levels; ++l)
+            if (!gradients[l].weight || !gradients[l].bias)
+                return GLR_EINVAL;
+    }
+
+    kernel_context ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.levels = levels;
+    ctx.n_levels = n_levels;
+    ctx.inputs = inputs;
+    ctx.labels = labels;
+    ctx.loss = loss;
+    ctx.replications = replications;
+    ctx.flags = flags;
+    ctx.stream = make_stream(seed, step, replications, flags);
+    ctx.want_proba = outputs->sample_proba != NULL;
+    ctx.want_votes = outputs->sample_votes != NULL;
+    for (int32_t l = 0; l < n_levels; ++l) {
+        ctx.max_width = levels[l].n_out > ctx.max_width ? levels[l].n_out : ctx.max_width;
+        if (l > 0)
+            ctx.upper_params += (size_t)levels[l].n_out * (size_t)(levels[l].n_in + 1);
+    }
+    const size_t n_first = (size_t)levels[0].n_out;
+    size_t row = 2;
+    ctx.off_first_l = row; row += gradient ? n_first : 0;
+    ctx.off_first_p = row; row += baseline ? n_first : 0;
+    ctx.off_upper_l = row; row += gradient ? ctx.upper_params : 0;
+    ctx.off_upper_p = row; row += baseline ? ctx.upper_params : 0;
+    ctx.off_proba = row; row += ctx.want_proba ? (size_t)n_classes : 0;
+    ctx.off_votes = row; row += ctx.want_votes ? (size_t)n_classes : 0;
+    ctx.row = row;
+
+    const int64_t chunks = (replications + GLR_CHUNK - 1) / GLR_CHUNK;
+    const size_t sample_bytes = (size_t)chunks * row * sizeof(double);
+    int64_t wave = (int64_t)(GLR_WAVE_BYTES / (sample_bytes ? sample_bytes : 1));
+    if (wave < 1) wave = 1;
+    if (wave > n_samples) wave = n_samples;
+
+    double *slots = (double *)malloc(sizeof(double) * (size_t)wave * (size_t)chunks * row);
+    double *first_score = (double *)calloc((size_t)n_samples * n_first, sizeof(double));
+    double *upper_total = (double *)calloc(ctx.upper_params + 1, sizeof(double));
+    double *sample_mean_loss = (double *)calloc((size_t)n_samples, sizeof(double));
+    double *sample_mean_correct = (double *)calloc((size_t)n_samples, sizeof(double));
+    if (!slots || !first_score || !upper_total || !sample_mean_loss || !sample_mean_correct) {
+        free(slots); free(first_score); free(upper_total); free(sample_mean_loss); free(sample_mean_correct);
+        return GLR_ENOMEM;
+    }
+
+    int threads = n_threads > 0 ? n_threads : glr_default_threads();
+    int failed = 0;
+    const double inv_k = 1.0 / (double)replications;
+    /* With the leave-one-out baseline b_k = (sum_{j != k} L_j) / (K - 1):
+     * (1/K) sum_k (L_k - b_k) w_k = (1/(K-1)) (sum_k L_k w_k - Lbar sum_k w_k). */
+    const double coef = baseline ? 1.0 / (double)(replications - 1) : inv_k;
+    (void)threads;
+
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+#endif
+    {
+        scratch s;
+        int local_status = scratch_init(&s, &ctx);
+        if (local_status != GLR_OK) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+            failed = 1;
+        }
+        for (int64_t s0 = 0; s0 < n_samples; s0 += wave) {
+            const int64_t s1 = (s0 + wave) < n_samples ? (s0 + wave) : n_samples;
+            const int64_t items = (s1 - s0) * chunks;
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+            for (int64_t item = 0; item < items; ++item) {
+                double *slot = slots + (size_t)item * row;
+                memset(slot, 0, sizeof(double) * row);
+                if (local_status != GLR_OK)
+                    continue;
+                const int64_t sample = s0 + item / chunks;
+                const int64_t k_begin = (item % chunks) * GLR_CHUNK;
+                const int64_t k_end = (k_begin + GLR_CHUNK) < replications ? (k_begin + GLR_CHUNK) : replications;
+                process_item(&ctx, sample, k_begin, k_end, &s, slot);
+            }
+            /* implicit barrier; per-sample reduction in chunk order */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t sample = s0; sample < s1; ++sample) {
+                const double *base = slots + (size_t)(sample - s0) * (size_t)chunks * row;
+                double total_loss = 0.0, total_correct = 0.0;
+                for (int64_t c = 0; c < chunks; ++c) {
+                    total_loss += base[(size_t)c * row];
+                    total_correct += base[(size_t)c * row + 1];
+                }
+                const double mean_loss = total_loss * inv_k;
+                sample_mean_loss[sample] = mean_loss;
+                sample_mean_correct[sample] = total_correct * inv_k;
+                if (gradient) {
+                    for (size_t a = 0; a < n_first; ++a) {
+                        double weighted = 0.0, plain = 0.0;
+                        for (int64_t c = 0; c < chunks; ++c) {
+                            weighted += base[(size_t)c * row + ctx.off_first_l + a];
+                            if (baseline)
+                                plain += base[(size_t)c * row + ctx.off_first_p + a];
+                        }
+                        first_score[(size_t)sample * n_first + a] =
+                            coef * (baseline ? weighted - mean_loss * plain : weighted);
+                    }
+                }
+                if (outputs->sample_proba || outputs->sample_votes) {
+                    for (int32_t cls = 0; cls < n_classes; ++cls) {
+                        double proba = 0.0, votes = 0.0;
+                        for (int64_t c = 0; c < chunks; ++c) {
+                            if (ctx.want_proba) proba += base[(size_t)c * row + ctx.off_proba + (size_t)cls];
+                            if (ctx.want_votes) votes += base[(size_t)c * row + ctx.off_votes + (size_t)cls];
+                        }
+                        if (ctx.want_proba) outputs->sample_proba[(size_t)sample * n_classes + cls] = proba * inv_k;
+                        if (ctx.want_votes) outputs->sample_votes[(size_t)sample * n_classes + cls] = votes * inv_k;
+                    }
+                }
+            }
+            if (gradient) {
+                /* levels >= 1: each parameter summed over samples in a fixed order */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+                for (int64_t p = 0; p < (int64_t)ctx.upper_params; ++p) {
+                    double acc = upper_total[p];
+                    for (int64_t sample = s0; sample < s1; ++sample) {
+                        const double *base = slots + (size_t)(sample - s0) * (size_t)chunks * row;
+                        double weighted = 0.0, plain = 0.0;
+                        for (int64_t c = 0; c < chunks; ++c) {
+                            weighted += base[(size_t)c * row + ctx.off_upper_l + (size_t)p];
+                            if (baseline)
+                                plain += base[(size_t)c * row + ctx.off_upper_p + (size_t)p];
+                        }
+                        acc += coef * (baseline ? weighted - sample_mean_loss[sample] * plain : weighted);
+                    }
+                    upper_total[p] = acc;
+                }
+            }
+        }
+        /* Level 0 (Eq. 4 with x^(1) the input): (1/N) sum_n first_score[n] (x) x_n. */
+        if (gradient) {
+            const int32_t n_in = levels[0].n_in;
+            const double inv_n = 1.0 / (double)n_samples;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+            for (int64_t a = 0; a < (int64_t)n_first; ++a) {
+                double *row_out = gradients[0].weight + (size_t)a * (size_t)n_in;
+                for (int32_t j = 0; j < n_in; ++j)
+                    row_out[j] = 0.0;
+                double bias = 0.0;
+                for (int64_t n = 0; n < n_samples; ++n) {
+                    const double g = first_score[(size_t)n * n_first + (size_t)a];
+                    const float *x = inputs + (size_t)n * (size_t)n_in;
+                    for (int32_t j = 0; j < n_in; ++j)
+                        row_out[j] += g * (double)x[j];
+                    bias += g;
+                }
+                for (int32_t j = 0; j < n_in; ++j)
+                    row_out[j] *= inv_n;
+                gradients[0].bias[a] = bias * inv_n;
+            }
+        }
+        if (local_status == GLR_OK)
+            scratch_free(&s);
+    }
+
+    if (failed) {
+        status = GLR_ENOMEM;
+    } else {
+        const double inv_n = 1.0 / (double)n_samples;
+        double total_loss = 0.0, total_correct = 0.0;
+        for (int64_t n = 0; n < n_samples; ++n) {
+            total_loss += sample_mean_loss[n];
+            total_correct += sample_mean_correct[n];
+        }
+        outputs->mean_loss = total_loss * inv_n;
+        outputs->mean_accuracy = total_correct * inv_n;
+        if (outputs->sample_loss)
+            memcpy(outputs->sample_loss, sample_mean_loss, sizeof(double) * (size_t)n_samples);
+        if (outputs->sample_accuracy)
+            memcpy(outputs->sample_accuracy, sample_mean_correct, sizeof(double) * (size_t)n_samples);
+        if (gradient && outputs->sample_first_score)
+            memcpy(outputs->sample_first_score, first_score, sizeof(double) * (size_t)n_samples * n_first);
+        if (gradient) {
+            size_t offset = 0;
+            for (int32_t l = 1; l < n_levels; ++l) {
+                const size_t nw = (size_t)levels[l].n_out * (size_t)levels[l].n_in;
+                for (size_t i = 0; i < nw; ++i)
+                    gradients[l].weight[i] = upper_total[offset + i] * inv_n;
+                for (int32_t a = 0; a < levels[l].n_out; ++a)
+                    gradients[l].bias[a] = upper_total[offset + nw + (size_t)a] * inv_n;
+                offset += nw + (size_t)levels[l].n_out;
+            }
+        }
+    }
+    free(slots); free(first_score); free(upper_total); free(sample_mean_loss); free(sample_mean_correct);
+    return status;
+}

