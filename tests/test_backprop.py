@@ -87,7 +87,8 @@ def test_loss_is_stable_for_huge_logits():
 
 
 def test_init_is_seeded_and_shaped():
-    a, b, c = BPNetwork([6, 5, 4], seed=1), BPNetwork([6, 5, 4], seed=1), BPNetwork([6, 5, 4], seed=2)
+    a, b = BPNetwork([6, 5, 4], seed=1), BPNetwork([6, 5, 4], seed=1)
+    c = BPNetwork([6, 5, 4], seed=2)
     assert [w.shape for w in a.weights] == [(5, 6), (4, 5)]
     assert [v.shape for v in a.biases] == [(5,), (4,)]
     assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights))
@@ -142,6 +143,16 @@ def test_fit_is_deterministic_and_seed_dependent():
     assert all(np.array_equal(u, v) for u, v in zip(a.weights, w_first))
     a.fit(X, y, epochs=2, seed=7, warm_start=True)
     assert not np.array_equal(a.weights[0], w_first[0])
+
+
+def test_progress_bar_does_not_change_training(capsys):
+    rng = np.random.default_rng(2)
+    X = rng.random((60, 5))
+    y = rng.integers(0, 3, 60)
+    quiet = BPNetwork([5, 4, 3], seed=0).fit(X, y, epochs=3)
+    loud = BPNetwork([5, 4, 3], seed=0).fit(X, y, epochs=3, progress=True)
+    assert "BP training" in capsys.readouterr().err
+    assert quiet.history_ == loud.history_
 
 
 def test_predict_score_consistency():

@@ -415,11 +415,11 @@ def lbfgs(
         minimise  c * ||delta||_2^2 + loss(x + delta, t)   s.t.  x + delta in [0, 1]
 
     with ``scipy.optimize.minimize(method="L-BFGS-B")``.  The problem is
-    separable across images, so one scipy call optimises a whole batch (of up
-    to ``batch_size`` images): the
-    variables are the flattened batch of adversarial images, the objective is
-    the sum of the per-image objectives (each with its own ``c``) and the
-    gradient is the concatenation of the per-image gradients.  A larger ``c``
+    separable across images, so one scipy call optimises a whole batch of up
+    to ``batch_size`` images: the variables are the flattened batch of
+    (rescaled, see ``_lbfgs_solve``) perturbations, the objective is the sum
+    of the per-image objectives (each with its own ``c``) and the gradient is
+    the concatenation of the per-image gradients.  A larger ``c``
     penalises the perturbation more, so the attack looks, per image, for the
     largest ``c`` whose solution is still adversarial and keeps the
     smallest-L2 adversarial example found during the search.
@@ -457,10 +457,10 @@ def lbfgs(
         ``maxiter`` of each L-BFGS-B solve.
     batch_size : int or None, default 50
         Images per scipy call.  ``None`` optimises all of ``X`` in one call per
-        round.  L-BFGS-B's stopping rule is global (the call runs until the
-        slowest image converges, and the shared curvature pairs help less as
-        the batch grows), so very large batches need more iterations: on the
-        196-20-10 network 50 images take ~0.8 s, 200 images ~10 s in one call.
+        round.  L-BFGS-B's stopping rule is global (a call runs until its
+        slowest image converges or ``max_iter``), so moderate batches keep
+        the iteration budget per image meaningful.  On a 196-20-10 network
+        the default search takes roughly 0.5 s per 50 images.
     seed : int, default 0
         Seed of ``target="random"``.
 

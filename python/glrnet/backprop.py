@@ -45,10 +45,11 @@ True
 from __future__ import annotations
 
 import numbers
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from scipy.special import expit, logsumexp, softmax
+from tqdm.auto import tqdm
 
 __all__ = ["BPNetwork", "ACTIVATIONS", "OPTIMIZERS"]
 
@@ -443,8 +444,6 @@ class BPNetwork:
 
         rng = np.random.default_rng(seed)
         n = X.shape[0]
-        from tqdm.auto import tqdm
-
         bar = tqdm(range(epochs), desc="BP training", unit="epoch", disable=not progress)
         for _ in bar:
             order = rng.permutation(n)

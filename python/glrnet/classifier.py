@@ -225,4 +225,6 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
                                          step=2**32 - 1, n_threads=self.n_threads)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """Most probable class under neuronal noise."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -19,59 +19,75 @@ makes severity comparisons low-variance.
 
 Constants
 ---------
-ImageNet-C's constants are calibrated for 224x224 images and CIFAR-10-C's for
-32x32; spatial constants (blur widths, pixelation) must shrink with the image,
-while per-pixel noise does not: at 14x14 a digit stroke is 1-2 pixels wide, so
-ImageNet-C blurs (sigma up to 6 px) and pixelation (down to 25 %) erase the
-digit, whereas CIFAR-10-C's noises (sigma <= 0.10) barely move an MLP that
-averages 196 pixels.  The values below were chosen so that severity 1 is a
-mild perturbation, severity 5 still leaves most digits recognisable to a human
-at 14x14, the mean absolute perturbation increases with severity, and a
-196-20-10 BP network (about 92 % clean accuracy) loses accuracy steadily over
-the severities.  Spatial constants are in pixels of the image as given (they
-are *not* rescaled for other image sizes).
+ImageNet-C's (IN-C) constants are calibrated for 224x224 images and
+CIFAR-10-C's (C10-C) for 32x32.  Spatial constants (blur widths, pixelation)
+must shrink with the image while per-pixel noise does not: at 14x14 a digit
+stroke is 1-2 pixels wide, so IN-C's blurs (sigma up to 6 px) and pixelation
+(down to 25 %) erase the digit, whereas C10-C's noises (sigma <= 0.10) barely
+move an MLP that averages 196 pixels.  The values below were chosen so that
+severity 1 is mild, severity 5 is strong without erasing the digit, the mean
+absolute perturbation ``mean |corrupt(X) - X|`` strictly increases with the
+severity (checked on MNIST in the tests), and a 196-20-10 BP network loses
+accuracy steadily over the severities.  Spatial constants are in pixels of
+the image as given (they are *not* rescaled for other image sizes).
 
-==============  ======================================  ============================  ==============================================
-name            constant per severity 1..5              ImageNet-C / CIFAR-10-C       reasoning
-==============  ======================================  ============================  ==============================================
-gaussian_noise  sigma = .08, .12, .18, .26, .38         IN-C same; C10-C .04-.10      per-pixel noise does not depend on the image
-                (``x + sigma * N(0, 1)``)                                             size: IN-C values; C10-C's barely move an MLP
-                                                                                      that averages 196 pixels
-shot_noise      photons k = 60, 25, 12, 5, 3            IN-C same; C10-C 500-50       ``Poisson(x * k) / k``: IN-C values; the noise
-                                                                                      scales with intensity, so it only hits the
-                                                                                      strokes of a black-background digit (mild)
-impulse_noise   amount = .03, .06, .09, .17, .27        IN-C same; C10-C .01-.07      salt and pepper (half each) on a fraction
-                                                                                      ``amount`` of the pixels: IN-C values
-speckle_noise   sigma = .15, .20, .35, .45, .60         IN-C same; C10-C .06-.20      ``x + x * sigma * N(0, 1)``: IN-C values
-                                                                                      (multiplicative, so mild on MNIST as above)
-gaussian_blur   sigma = .4, .6, .8, 1.0, 1.2 px         IN-C 1-6 px; C10-C .4-1 px    a stroke is ~1.5 px wide at 14x14: 1.2 px
-                                                                                      spreads it over ~5 px, still legible; IN-C's
-                                                                                      6 px turns the digit into a uniform blob
-defocus_blur    (radius px, alias sigma) = (1, .1),     IN-C (3,.1)...(10,.5);        aliased disk: r = 1 is the 5-pixel cross,
-                (1.5, .5), (2, .5), (2.5, .5), (3, .5)  C10-C (.3,.4)...(1.5,.1)      r = 3 the 29-pixel disk (7 px wide, half the
-                                                                                      image); C10-C's r < 1 is the identity kernel
-                                                                                      on a pixel grid, IN-C's r = 10 erases 14x14
-glass_blur      (sigma px, max_delta, iterations) =     IN-C (.7,1,2)...(1.5,4,2);    blur, sequential local pixel swaps, blur (see
-                (.6,1,1), (1.0,1,1), (.8,1,2),          C10-C (.05,1,1)...(.4,1,2)    below).  Even the mildest swap setting
-                (.8,1,3), (1.0,2,2)                                                   (max_delta 1, 1 iteration) drifts pixels 1-2
-                                                                                      px towards the top-left, which a fully
-                                                                                      connected net is not invariant to; a larger
-                                                                                      first blur makes the swapped pixels more
-                                                                                      alike, so severity grows with iterations and
-                                                                                      max_delta, sigma orders within them
-contrast        factor c = .6, .45, .3, .2, .1          IN-C .4-.05; C10-C .75-.15    ``(x - mean) * c + mean`` is size-independent:
-                                                                                      between the two; IN-C's .05 leaves a dynamic
-                                                                                      range of 0.05 (digit near invisible)
-pixelate        side = 12, 10, 8, 6, 4 px               IN-C factor .6-.25;           box down-sampling to ``side x side`` then box
-                (factor ~ .86, .71, .57, .43, .29)      C10-C .95-.65                 up-sampling (area-weighted, PIL's BOX); C10-C's
-                                                                                      .95 (13 px) is nearly a no-op, IN-C's .25 is
-                                                                                      the 4 px of severity 5.  Sides 13, 11, 9, 7
-                                                                                      are avoided: with these the perturbation is
-                                                                                      not monotone in the factor (non-integer
-                                                                                      resampling artefacts, 7 = exact 2x2 blocks)
-brightness      delta = .1, .2, .3, .4, .5              IN-C same; C10-C .05-.3       grey image: HSV value = intensity, so
-                                                                                      ``clip(x + delta)``; size-independent: IN-C
-==============  ======================================  ============================  ==============================================
+==============  ==================================  ====================  ====================
+name            here, severity 1 .. 5               IN-C                  C10-C
+==============  ==================================  ====================  ====================
+gaussian_noise  sigma .08 .12 .18 .26 .38           same                  .04 .06 .08 .09 .10
+shot_noise      photons 60 25 12 5 3                same                  500 250 100 75 50
+impulse_noise   amount .03 .06 .09 .17 .27          same                  .01 .02 .03 .05 .07
+speckle_noise   sigma .15 .20 .35 .45 .60           same                  .06 .10 .12 .16 .20
+gaussian_blur   sigma .4 .6 .8 1.0 1.2 px           1 2 3 4 6 px          .4 .6 .7 .8 1 px
+defocus_blur    (radius, alias) (1, .1) (1.5, .5)   (3, .1) (4, .5)       (.3, .4) (.4, .5)
+                (2, .5) (2.5, .5) (3, .5) px        (6, .5) (8, .5)       (.5, .6) (1, .2)
+                                                    (10, .5)              (1.5, .1)
+glass_blur      (sigma, max_delta, iterations)      (.7,1,2) (.9,2,1)     (.05,1,1) (.25,1,1)
+                (.6,1,1) (1,1,1) (.8,1,2)           (1,2,3) (1.1,3,2)     (.4,1,1) (.25,1,2)
+                (.8,1,3) (1,2,2)                    (1.5,4,2)             (.4,1,2)
+contrast        factor .6 .45 .3 .2 .1              .4 .3 .2 .1 .05       .75 .5 .4 .3 .15
+pixelate        side 12 10 8 6 4 px (factor .86     factor .6 .5 .4 .3    factor .95 .9 .85
+                .71 .57 .43 .29)                    .25                   .75 .65
+brightness      delta .1 .2 .3 .4 .5                same                  .05 .1 .15 .2 .3
+==============  ==================================  ====================  ====================
+
+Reasoning, per corruption:
+
+* ``gaussian_noise`` (``x + sigma * N(0, 1)``), ``impulse_noise`` (a fraction
+  ``amount`` of the pixels set to 0 or 1, half each, as skimage's ``s&p``):
+  per-pixel noise is independent of the image size, so IN-C's values; C10-C's
+  are too weak for an MLP that averages 196 pixels (C10-C's severity 5 is
+  weaker than our severity 3).
+* ``shot_noise`` (``Poisson(x * photons) / photons``) and ``speckle_noise``
+  (``x + x * sigma * N(0, 1)``): IN-C's values.  Both scale with the
+  intensity, so on a black-background digit only the strokes are hit and
+  these two stay the mildest noises even at IN-C strength.
+* ``gaussian_blur``: sigma in pixels of the 14x14 image.  A stroke is
+  ~1.5 px wide; sigma 1.2 px spreads it over ~5 px and the digit is still
+  legible, whereas IN-C's 6 px is a uniform blob.  C10-C's .4-1 px is about
+  right, slightly extended so that severity 5 matters.
+* ``defocus_blur``: IN-C's aliased disk kernel (disk of ``radius`` px smoothed
+  by a 3-tap Gaussian of ``alias`` px).  Radius 1 is the 5-pixel cross and
+  radius 3 the 29-pixel disk (7 px wide, half the image).  C10-C's radii < 1
+  are the identity on a pixel grid; IN-C's radius 10 erases a 14x14 image.
+* ``glass_blur``: IN-C's algorithm (below).  Even the mildest swap setting
+  (max_delta 1, one iteration) drifts pixels 1-2 px towards the top-left
+  (sequential swaps carry a pixel along), which a fully connected network is
+  not invariant to, so this is the strongest corruption at every severity
+  for an MLP.  Severity grows with ``iterations`` and ``max_delta``; a larger
+  first blur makes the swapped pixels more alike, so within one swap setting
+  sigma orders the severities (C10-C's sigma ordering .4 then .25 would
+  make the perturbation non-monotone).
+* ``contrast`` (``(x - mean) * c + mean`` per image): size-independent;
+  between IN-C and C10-C, since IN-C's .05 leaves a dynamic range of 0.05
+  (digit nearly invisible) and C10-C's .75 is hardly a corruption.
+* ``pixelate``: area-weighted (PIL ``BOX``) down-sampling to ``side x side``
+  and back.  C10-C's .95 (13 px) is nearly a no-op, IN-C's .25 (3.5 px) is
+  about our severity 5.  Sides 13, 11, 9 and 7 are avoided because with them
+  the perturbation is not monotone in the factor (non-integer resampling
+  artefacts; 7 px gives exact 2x2 blocks and perturbs less than 8 px).
+* ``brightness``: for a grey image the HSV value is the intensity, so IN-C's
+  ``V + delta`` is ``clip(x + delta)``; size-independent, IN-C's values.
 
 Glass blur follows ImageNet-C exactly: Gaussian blur with ``sigma``; then, for
 ``iterations`` passes, every position ``(h, w)`` from
@@ -107,6 +123,7 @@ __all__ = [
     "PAPER_CORRUPTIONS",
     "SEVERITIES",
     "CONSTANTS",
+    "RANDOM_CORRUPTIONS",
     "corrupt",
     "corrupt_all",
     "mean_corruption_accuracy",

@@ -1,0 +1,72 @@
+"""Model files: round trip without pickle, atomic writes, clear errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import glrnet
+from glrnet import io as glr_io
+
+
+def _model():
+    model = glrnet.MLP([6, 5, 4, 3], ["staircase", "sign", "sigmoid"],
+                       [glrnet.Gaussian(2.0), glrnet.Laplace(1.0), glrnet.StudentT(3.0, 0.5)], loss="hinge", seed=3)
+    model.activations[0] = glrnet.Activation("staircase", slope=2.0, levels=5)
+    return model
+
+
+def test_round_trip(tmp_path):
+    model = _model()
+    path = tmp_path / "model.npz"
+    model.save(path, metadata={"note": "hello"})
+    loaded = glrnet.load(path)
+    assert loaded.get_config() == model.get_config()
+    assert loaded.metadata == {"note": "hello"}
+    for a, b in zip(model.get_parameters(), loaded.get_parameters()):
+        assert np.array_equal(a, b)
+    X = np.random.default_rng(0).random((9, 6))
+    assert np.array_equal(model.predict_proba(X, 100), loaded.predict_proba(X, 100))
+
+
+def test_file_is_a_plain_npz_without_pickle(tmp_path):
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        assert all(archive[name].dtype != object for name in archive.files)
+        header = json.loads(archive["header"].tobytes())
+    assert header["format"] == "glrnet-model" and header["version"] == glr_io.FORMAT_VERSION
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    before = path.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    other = glrnet.MLP([6, 2, 3])
+    with pytest.raises(OSError, match="disk full"):
+        other.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_rejects_other_files_and_newer_versions(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="not a readable glrnet model"):
+        glrnet.load(junk)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, a=np.zeros(3))
+    with pytest.raises(ValueError, match="no header"):
+        glrnet.load(plain)
+    header = {"format": "glrnet-model", "version": glr_io.FORMAT_VERSION + 1, "config": {}}
+    future = tmp_path / "future.npz"
+    np.savez(future, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    with pytest.raises(ValueError, match="format version"):
+        glrnet.load(future)
+    with pytest.raises(FileNotFoundError):
+        glrnet.load(tmp_path / "missing.npz")

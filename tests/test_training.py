@@ -1,0 +1,128 @@
+"""Training loops, optimisers and the scikit-learn classifier on the embedded data."""
+import numpy as np
+import pytest
+
+import glrnet
+from glrnet.optim import Adam, Momentum, SGD, learning_rate_at
+
+
+def test_short_glr_training_is_well_above_chance(default_data):
+    d = default_data
+    model = glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0))
+    before = model.score(d.X_test, d.y_test)
+    history = glrnet.train(model, d.X_train, d.y_train, epochs=4, replications=1000, learning_rate=0.3,
+                           batch_reduction="sum", baseline=True, X_val=d.X_test, y_val=d.y_test, progress=False)
+    after = model.score(d.X_test, d.y_test, replications=100)
+    assert before < 0.25
+    assert after > 0.6          # chance is 0.1
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert len(history.val_accuracy) == 4 and history.steps == 4 * 36
+
+
+def test_threshold_network_with_zero_one_loss_learns(default_data):
+    """Neither the activation nor the loss is differentiable: only GLR can train this."""
+    d = default_data
+    model = glrnet.MLP([196, 20, 10], "threshold", glrnet.Gaussian(2.0), loss="zero_one")
+    history = glrnet.train(model, d.X_train, d.y_train, epochs=4, replications=1000, learning_rate=0.03,
+                           optimizer="adam", baseline=True, progress=False)
+    assert history.train_loss[-1] < history.train_loss[0] - 0.1
+    assert model.score(d.X_test, d.y_test, replications=200) > 0.4
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_optimizers_reduce_the_loss(optimizer, default_data):
+    d = default_data
+    model = glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0))
+    lr = {"sgd": 2.0, "momentum": 0.3, "adam": 0.03}[optimizer]
+    history = glrnet.train(model, d.X_train[:500], d.y_train[:500], epochs=3, replications=300, learning_rate=lr,
+                           optimizer=optimizer, schedule="cosine", progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_training_is_reproducible_and_thread_independent(default_data):
+    d = default_data
+    results = []
+    for threads in (1, 2):
+        model = glrnet.MLP([196, 8, 10], "threshold", glrnet.Gaussian(2.0), seed=3)
+        glrnet.train(model, d.X_train[:100], d.y_train[:100], epochs=2, replications=256, seed=4,
+                     n_threads=threads, progress=False)
+        results.append(model.get_parameters())
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+def test_callback_stops_early(default_data):
+    d = default_data
+    model = glrnet.MLP([196, 5, 10])
+    history = glrnet.train(model, d.X_train[:50], d.y_train[:50], epochs=5, replications=50, progress=False,
+                           callback=lambda epoch, h: epoch == 2)
+    assert history.epoch == [1, 2]
+
+
+def test_update_rules_on_a_quadratic():
+    """Each optimiser minimises f(p) = |p - 3|^2 / 2 given exact gradients."""
+    for opt, lr in ((SGD(), 0.1), (Momentum(0.9), 0.02), (Adam(), 0.1)):
+        p = [np.zeros(3)]
+        for _ in range(500):
+            opt.step(p, [p[0] - 3.0], lr)
+        np.testing.assert_allclose(p[0], 3.0, atol=1e-2)
+
+
+def test_schedules():
+    assert learning_rate_at(0.1, "constant", 50, 100) == 0.1
+    assert learning_rate_at(1.0, "inverse_time", 1000, 2000, decay=1e-3) == pytest.approx(0.5)
+    assert learning_rate_at(1.0, "cosine", 100, 100) == pytest.approx(0.0)
+    assert learning_rate_at(1.0, "step", 70, 90) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate_at(1.0, "exponential", 1, 2)
+
+
+class TestClassifier:
+    def test_sklearn_conventions(self):
+        from sklearn.base import clone
+
+        clf = glrnet.GLRClassifier(hidden_layer_sizes=(7,), replications=64, epochs=2, noise_scale=1.5)
+        params = clf.get_params()
+        assert params["hidden_layer_sizes"] == (7,) and params["noise_scale"] == 1.5
+        copy = clone(clf)
+        assert copy.get_params() == params
+        copy.set_params(activation="threshold")
+        assert copy.activation == "threshold" and clf.activation == "sigmoid"
+
+    def test_fit_predict_with_arbitrary_labels(self, default_data):
+        d = default_data
+        names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+        clf = glrnet.GLRClassifier(replications=500, epochs=3, optimizer="adam", learning_rate=0.03, baseline=True,
+                                   predict_replications=50)
+        clf.fit(d.X_train, names[d.y_train])
+        assert set(clf.classes_) == set(names)
+        proba = clf.predict_proba(d.X_test[:20])
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+        assert clf.predict(d.X_test[:5]).dtype == names.dtype
+        assert clf.score(d.X_test, names[d.y_test]) > 0.5
+
+    def test_grid_search(self, default_data):
+        from sklearn.model_selection import GridSearchCV
+
+        d = default_data
+        grid = GridSearchCV(glrnet.GLRClassifier(replications=64, epochs=1, predict_replications=0),
+                            {"activation": ["sigmoid", "threshold"]}, cv=2)
+        grid.fit(d.X_train[:200], d.y_train[:200])
+        assert grid.best_params_["activation"] in ("sigmoid", "threshold")
+        assert len(grid.cv_results_["mean_test_score"]) == 2
+
+    @pytest.mark.parametrize("param, value, error", [
+        ("replications", 0, ValueError), ("replications", 2.5, TypeError), ("activation", "softplus", ValueError),
+        ("noise", "cauchy", ValueError), ("noise_scale", -1.0, ValueError), ("loss", "mse", ValueError),
+        ("hidden_layer_sizes", (0,), ValueError), ("batch_size", 0, ValueError), ("baseline", "yes", TypeError),
+    ])
+    def test_bad_parameters(self, param, value, error):
+        clf = glrnet.GLRClassifier(epochs=1, replications=8).set_params(**{param: value})
+        with pytest.raises(error, match=param):
+            clf.fit(np.random.default_rng(0).random((10, 4)), np.arange(10) % 2)
+
+    def test_predict_before_fit(self):
+        from sklearn.exceptions import NotFittedError
+
+        with pytest.raises(NotFittedError):
+            glrnet.GLRClassifier().predict(np.zeros((1, 3)))
