@@ -60,7 +60,10 @@ class Activation:
     def __call__(self, v):
         v = np.asarray(v)
         if self.name == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-self.slope * v))
+            out = np.multiply(v, -self.slope, dtype=v.dtype if v.dtype.kind == "f" else np.float64)
+            np.exp(out, out=out)
+            out += 1.0
+            return np.reciprocal(out, out=out)
         if self.name == "threshold":
             return (v > 0).astype(v.dtype)
         if self.name == "sign":

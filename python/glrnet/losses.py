@@ -33,13 +33,18 @@ def check_loss(name) -> str:
     return key
 
 
+def _target(outputs, y):
+    """outputs[..., y]: the output of the true class, row by row."""
+    index = np.broadcast_to(np.asarray(y)[..., None], outputs.shape[:-1] + (1,))
+    return np.take_along_axis(outputs, index, axis=-1)[..., 0]
+
+
 def correct_fraction(outputs, y):
     """Per-row accuracy with ties split: outputs (..., C), y broadcastable to outputs[..., 0]."""
     outputs = np.asarray(outputs)
-    peak = outputs.max(axis=-1, keepdims=True)
-    at_peak = outputs == peak
-    target = np.take_along_axis(at_peak, np.broadcast_to(np.asarray(y)[..., None], outputs.shape[:-1] + (1,)), axis=-1)[..., 0]
-    return target / at_peak.sum(axis=-1)
+    peak = outputs.max(axis=-1)
+    ties = (outputs == peak[..., None]).sum(axis=-1)
+    return (_target(outputs, y) == peak) / ties
 
 
 def loss_values(name, outputs, y):
@@ -47,10 +52,12 @@ def loss_values(name, outputs, y):
     name = check_loss(name)
     outputs = np.asarray(outputs)
     y = np.broadcast_to(np.asarray(y), outputs.shape[:-1])
-    target = np.take_along_axis(outputs, y[..., None], axis=-1)[..., 0]
+    target = _target(outputs, y)
     if name == "cross_entropy":
         peak = outputs.max(axis=-1)
-        return peak + np.log(np.exp(outputs - peak[..., None]).sum(axis=-1)) - target
+        shifted = outputs - peak[..., None]
+        np.exp(shifted, out=shifted)
+        return peak + np.log(shifted.sum(axis=-1)) - target
     if name == "zero_one":
         return 1.0 - correct_fraction(outputs, y)
     if name == "squared":

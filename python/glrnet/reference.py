@@ -35,13 +35,14 @@ def kernel_noise(model, n_samples, replications, *, seed=0, step=0, antithetic=F
 
 
 def _draw_noise(model, n_samples, replications, rng, antithetic, dtype):
+    """Numpy noise, unit-major: one (width, N, K) array per level."""
     noises = []
     for width, family in zip(model.layer_sizes[1:], model.noises):
         if antithetic:
-            half = family.sample(rng, (n_samples, replications // 2, width), dtype)
-            noises.append(np.concatenate([half, -half], axis=1))
+            half = family.sample(rng, (width, n_samples, replications // 2), dtype)
+            noises.append(np.concatenate([half, -half], axis=2))
         else:
-            noises.append(family.sample(rng, (n_samples, replications, width), dtype))
+            noises.append(family.sample(rng, (width, n_samples, replications), dtype))
     return noises
 
 
@@ -49,9 +50,12 @@ def glr_gradient(model, X, y, replications, *, noise=None, rng=None, loss=None, 
                  antithetic=False, dtype=np.float64):
     """GLR gradient estimate of the mean loss over (X, y).
 
-    ``noise`` is a list (one per level) of (N, K, width) arrays; when omitted it is
-    drawn from ``rng`` (a numpy Generator).  Returns a dict with ``grad_weights``,
-    ``grad_biases``, ``loss``, ``accuracy``, ``sample_loss`` and ``first_score``.
+    ``noise`` is a list (one per level) of (N, K, width) arrays, as returned by
+    :func:`kernel_noise`; when omitted it is drawn from ``rng`` (a numpy Generator).
+    Arrays are kept unit-major, (width, N, K), so that every reduction over the
+    units of a level is an elementwise operation and every level a single matrix
+    product.  Returns a dict with ``grad_weights``, ``grad_biases``, ``loss``,
+    ``accuracy``, ``sample_loss`` and ``first_score``.
     """
     loss = model.loss if loss is None else loss
     X = np.asarray(X, dtype=dtype)
@@ -59,34 +63,40 @@ def glr_gradient(model, X, y, replications, *, noise=None, rng=None, loss=None, 
     n, k = X.shape[0], replications
     if noise is None:
         noise = _draw_noise(model, n, k, rng if rng is not None else np.random.default_rng(), antithetic, dtype)
+    else:
+        noise = [np.ascontiguousarray(np.moveaxis(np.asarray(r, dtype=dtype), 2, 0)) for r in noise]
     weights = [np.asarray(w, dtype=dtype) for w in model.weights]
     biases = [np.asarray(b, dtype=dtype) for b in model.biases]
 
-    # forward pass; level 0's W x is shared by the K replications of a sample
-    inputs = []                      # x^(l) for l >= 1, each (N, K, n_in)
-    u = (X @ weights[0].T + biases[0])[:, None, :] + noise[0]
+    # Forward pass.  Level 0: W x + b is the same for the K replications of a sample.
+    inputs = []                                                   # x^(l), l >= 1: (n_in, N, K)
+    u = (weights[0] @ X.T + biases[0][:, None])[:, :, None] + noise[0]
     x = model.activations[0](u)
     for l in range(1, model.n_levels):
         inputs.append(x)
-        x = model.activations[l](x @ weights[l].T + biases[l] + noise[l])
-    losses = loss_values(loss, x, y[:, None])          # (N, K)
-    correct = correct_fraction(x, y[:, None])
+        u = np.tensordot(weights[l], x, axes=1)
+        u += biases[l][:, None, None]
+        u += noise[l]
+        x = model.activations[l](u)
+    outputs = np.moveaxis(x, 0, -1)                              # (N, K, classes) view
+    losses = loss_values(loss, outputs, y[:, None])               # (N, K)
+    correct = correct_fraction(outputs, y[:, None])
 
-    if baseline:   # leave-one-out mean of the other K - 1 losses
+    if baseline:   # subtract the leave-one-out mean of the other K - 1 losses
         weight = (losses - losses.mean(axis=1, keepdims=True)) * (k / (k - 1))
     else:
         weight = losses
     weight = weight.astype(dtype, copy=False)
 
-    scores = [family.score(r).astype(dtype, copy=False) for family, r in zip(model.noises, noise)]
-    # Eq. 4 / Eq. 5: L * x_b * psi(r_a), averaged over replications and samples
-    first_score = np.einsum("nk,nka->na", weight, scores[0]) / k        # (N, n1)
+    # Eq. 4 / Eq. 5: L * x_b * psi(r_a), averaged over the replications and the samples
+    scores = [family.score(r) for family, r in zip(model.noises, noise)]
+    first_score = np.einsum("ank,nk->na", scores[0], weight) / k                 # (N, n1)
     grad_w = [first_score.T @ X / n]
     grad_b = [first_score.sum(axis=0) / n]
     for l in range(1, model.n_levels):
-        a = (weight[:, :, None] * scores[l]).reshape(n * k, -1)
-        grad_w.append(a.T @ inputs[l - 1].reshape(n * k, -1) / (n * k))
-        grad_b.append(a.sum(axis=0) / (n * k))
+        weighted = (scores[l] * weight).reshape(scores[l].shape[0], n * k)       # (n_out, N K)
+        grad_w.append(weighted @ inputs[l - 1].reshape(inputs[l - 1].shape[0], n * k).T / (n * k))
+        grad_b.append(weighted.sum(axis=1) / (n * k))
     return {
         "grad_weights": [g.astype(np.float64) for g in grad_w],
         "grad_biases": [g.astype(np.float64) for g in grad_b],

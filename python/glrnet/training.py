@@ -1,6 +1,7 @@
 """Training by stochastic approximation with GLR gradients (Eq. 1, Algorithm 1)."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -82,7 +83,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_steps, desc="GLR training", unit="batch", dynamic_ncols=True)
+        bar = tqdm(total=total_steps, desc="GLR training", unit="batch", dynamic_ncols=True, file=sys.stderr)
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -92,11 +93,12 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
             for first in range(0, n, batch_size):
                 index = order[first:first + batch_size]
                 lr = learning_rate_at(learning_rate, schedule, step, total_steps)
-                step_size = lr * len(index) if batch_reduction == "sum" else lr
                 est = model.gradient(X[index], y[index], replications, seed=seed, step=step % 2**32,
                                      baseline=baseline, antithetic=antithetic, n_threads=n_threads)
-                opt.step(model.get_parameters(), [g for pair in zip(est.weights, est.biases) for g in pair],
-                         step_size)
+                grads = [g for pair in zip(est.weights, est.biases) for g in pair]
+                if batch_reduction == "sum":      # gradient of the summed mini-batch loss
+                    grads = [g * len(index) for g in grads]
+                opt.step(model.get_parameters(), grads, lr)
                 loss_sum += est.loss * len(index)
                 acc_sum += est.accuracy * len(index)
                 seen += len(index)
@@ -118,7 +120,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
             if bar is not None and has_val:
                 bar.write(f"epoch {epoch}: train loss {history.train_loss[-1]:.4f} acc "
                           f"{history.train_accuracy[-1]:.3f} | val loss {history.val_loss[-1]:.4f} "
-                          f"acc {history.val_accuracy[-1]:.3f}")
+                          f"acc {history.val_accuracy[-1]:.3f}", file=sys.stderr)
             if callback is not None and callback(epoch, history):
                 break
     finally:
