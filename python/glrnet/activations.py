@@ -1,17 +1,18 @@
 """Activation functions phi of the neurons (Section II.A, Fig. 2).
 
-==========  ==============================================================  ============
-name        definition                                                      continuous
-==========  ==============================================================  ============
-sigmoid     phi_s(v) = 1 / (1 + exp(-s v)), slope s                          yes
-threshold   phi_o(v) = 1 if v > 0 else 0 (the limit s -> inf of phi_s)       no
-sign        1 if v > 0 else -1                                               no
-staircase   min(floor(m phi_s(v)), m - 1) / (m - 1): phi_s quantised to m    no
-            levels in [0, 1] (m = 2 is the threshold function)
-relu        max(v, 0)                                                        yes
-tanh        tanh(v)                                                          yes
-identity    v                                                                yes
-==========  ==============================================================  ============
+==============  ==========================================================  ==========
+name            definition                                                  continuous
+==============  ==========================================================  ==========
+sigmoid         phi_s(v) = 1 / (1 + exp(-s v)), slope s                      yes
+threshold       phi_o(v) = 1 if v > 0 else 0 (the limit s -> inf of phi_s)   no
+sign            1 if v > 0 else -1                                           no
+staircase       min(floor(m phi_s(v)), m - 1) / (m - 1): phi_s quantised     no
+                to m levels in [0, 1] (m = 2 is the threshold function)
+quantized_relu  min(floor(max(v, 0)), m - 1): ReLU on the integers 0..m-1     no
+relu            max(v, 0)                                                    yes
+tanh            tanh(v)                                                      yes
+identity        v                                                            yes
+==============  ==========================================================  ==========
 
 The numpy versions here define the semantics; the C kernel implements the same
 functions in float32.
@@ -26,14 +27,15 @@ import numpy as np
 
 __all__ = ["Activation", "as_activation", "ACTIVATION_NAMES", "DISCONTINUOUS"]
 
-_CODES = {"sigmoid": 0, "threshold": 1, "sign": 2, "staircase": 3, "relu": 4, "tanh": 5, "identity": 6}
+_CODES = {"sigmoid": 0, "threshold": 1, "sign": 2, "staircase": 3, "relu": 4, "tanh": 5, "identity": 6,
+          "quantized_relu": 7}
 ACTIVATION_NAMES = tuple(_CODES)
-DISCONTINUOUS = ("threshold", "sign", "staircase")
+DISCONTINUOUS = ("threshold", "sign", "staircase", "quantized_relu")
 
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation function: ``name`` plus ``slope`` (sigmoid, staircase) and ``levels`` (staircase)."""
+    """An activation: ``name``, ``slope`` (sigmoid, staircase), ``levels`` (staircase, quantized_relu)."""
 
     name: str = "sigmoid"
     slope: float = 1.0
@@ -72,6 +74,8 @@ class Activation:
             m = self.levels
             level = np.floor(m / (1.0 + np.exp(-self.slope * v)))
             return (np.minimum(level, m - 1) / (m - 1)).astype(v.dtype)
+        if self.name == "quantized_relu":
+            return np.minimum(np.floor(np.maximum(v, 0)), self.levels - 1).astype(v.dtype)
         if self.name == "relu":
             return np.maximum(v, 0)
         if self.name == "tanh":

@@ -51,7 +51,7 @@ import numpy as np
 from scipy.special import expit, logsumexp, softmax
 from tqdm.auto import tqdm
 
-__all__ = ["BPNetwork", "ACTIVATIONS", "OPTIMIZERS"]
+__all__ = ["BPNetwork", "ACTIVATIONS", "OPTIMIZERS", "save_bp", "load_bp"]
 
 #: Supported hidden-layer activations.
 ACTIVATIONS: Tuple[str, ...] = ("sigmoid", "relu", "tanh")
@@ -482,3 +482,46 @@ class BPNetwork:
                 bar.set_postfix(postfix)
         bar.close()
         return self
+
+
+# --------------------------------------------------------------------------
+# persistence (same container as glrnet.io: .npz + JSON header, no pickle)
+# --------------------------------------------------------------------------
+BP_FORMAT = "glrnet-bp"
+
+
+def save_bp(network: BPNetwork, path, *, metadata=None) -> None:
+    """Write a BPNetwork to one ``.npz`` file, atomically and without pickle."""
+    import io as _io
+    import json
+
+    from .io import atomic_write_bytes
+
+    header = {"format": BP_FORMAT, "version": 1, "layer_sizes": list(network.layer_sizes),
+              "activation": network.activation, "seed": network.seed,
+              "history": network.history_, "metadata": metadata or {}}
+    arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+    for l, (w, b) in enumerate(zip(network.weights, network.biases)):
+        arrays[f"weight_{l}"] = w
+        arrays[f"bias_{l}"] = b
+    buffer = _io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_bp(path) -> BPNetwork:
+    """Read a BPNetwork written by :func:`save_bp`."""
+    import json
+
+    with np.load(path, allow_pickle=False) as archive:
+        if "header" not in archive.files:
+            raise ValueError(f"{path} is not a glrnet BP model file")
+        header = json.loads(archive["header"].tobytes().decode("utf-8"))
+        if header.get("format") != BP_FORMAT:
+            raise ValueError(f"{path} is not a glrnet BP model file (format {header.get('format')!r})")
+        network = BPNetwork(header["layer_sizes"], header["activation"], seed=header["seed"])
+        network.weights = [archive[f"weight_{l}"].astype(np.float64) for l in range(len(network.weights))]
+        network.biases = [archive[f"bias_{l}"].astype(np.float64) for l in range(len(network.biases))]
+    network.history_ = header.get("history", {})
+    network.metadata = header.get("metadata", {})
+    return network

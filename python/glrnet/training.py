@@ -83,7 +83,9 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total_steps, desc="GLR training", unit="batch", dynamic_ncols=True, file=sys.stderr)
+        interactive = sys.stderr.isatty()
+        bar = tqdm(total=total_steps, desc="GLR training", unit="batch", dynamic_ncols=True, file=sys.stderr,
+                   mininterval=0.1 if interactive else 15.0)
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -105,7 +107,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                 step += 1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.3f}")
+                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.3f}", refresh=False)
             history.epoch.append(epoch)
             history.train_loss.append(loss_sum / seen)
             history.train_accuracy.append(acc_sum / seen)

@@ -432,6 +432,14 @@ GLR_INLINE void level_activation(const glr_level *lv, int32_t npad, float *GLR_R
         }
         break;
     }
+    case GLR_ACT_QUANTIZED_RELU: {
+        const float top = (float)(lv->staircase_levels - 1);
+        for (size_t i = 0; i < total; ++i) {
+            float level = floorf(u[i] > 0.0f ? u[i] : 0.0f);
+            u[i] = level < top ? level : top;
+        }
+        break;
+    }
     case GLR_ACT_RELU:
         for (size_t i = 0; i < total; ++i)
             u[i] = u[i] > 0.0f ? u[i] : 0.0f;
@@ -811,9 +819,10 @@ static int check_levels(const glr_level *levels, int32_t n_levels)
             return GLR_EINVAL;
         if (l > 0 && lv->n_in != levels[l - 1].n_out)
             return GLR_EINVAL;
-        if (lv->activation < GLR_ACT_SIGMOID || lv->activation > GLR_ACT_IDENTITY)
+        if (lv->activation < GLR_ACT_SIGMOID || lv->activation > GLR_ACT_QUANTIZED_RELU)
             return GLR_EINVAL;
-        if (lv->activation == GLR_ACT_STAIRCASE && lv->staircase_levels < 2)
+        if ((lv->activation == GLR_ACT_STAIRCASE || lv->activation == GLR_ACT_QUANTIZED_RELU) &&
+            lv->staircase_levels < 2)
             return GLR_EINVAL;
         if (lv->noise < GLR_NOISE_GAUSSIAN || lv->noise > GLR_NOISE_STUDENT_T)
             return GLR_EINVAL;

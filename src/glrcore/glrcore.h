@@ -36,7 +36,8 @@ enum glr_activation {
     GLR_ACT_STAIRCASE = 3,  /* min(floor(m phi_s(v)), m - 1) / (m - 1), m levels        */
     GLR_ACT_RELU = 4,
     GLR_ACT_TANH = 5,
-    GLR_ACT_IDENTITY = 6
+    GLR_ACT_IDENTITY = 6,
+    GLR_ACT_QUANTIZED_RELU = 7 /* min(floor(max(v, 0)), m - 1): ReLU on m integer levels  */
 };
 
 enum glr_loss {
@@ -66,7 +67,7 @@ typedef struct {
     const float *bias;         /* n_out */
     int32_t activation;        /* enum glr_activation */
     float activation_slope;    /* s of phi_s, used by sigmoid and staircase */
-    int32_t staircase_levels;  /* m >= 2, used by staircase */
+    int32_t staircase_levels;  /* m >= 2, used by staircase and quantized_relu */
     int32_t noise;             /* enum glr_noise */
     float noise_scale;         /* > 0 */
     float noise_shape;         /* Student-t degrees of freedom (> 0) */

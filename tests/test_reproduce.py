@@ -1,0 +1,70 @@
+"""``glrnet reproduce --quick`` end to end, and resuming from its cache."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from glrnet import reproduce
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    pytest.importorskip("mlxtend")
+    out = tmp_path_factory.mktemp("reproduction")
+    result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--quick", "--out", str(out), "--quiet"],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_writes_tables_json_and_figures(quick_run):
+    out, result = quick_run
+    for name in ("table1.md", "table2.md", "results.json", "fig2_activations.png", "fig5_loss_curves.png",
+                 "fig6_adversarial_pairs.png", "fig7_gaussian_noise.png", "eps_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "fig2_activations.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Table I" in result.stdout and "Table II" in result.stdout
+    table1 = (out / "table1.md").read_text()
+    for variant in reproduce.VARIANTS:
+        assert variant.label in table1
+
+
+def test_results_are_complete_and_consistent(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    summary, seed0 = results["summary"], results["per_seed"][0]
+    assert set(seed0["models"]) == {reproduce.BASELINE} | {v.key for v in reproduce.VARIANTS}
+    for name, entry in seed0["models"].items():
+        for key in ("original", "transfer_fgsm", "transfer_lbfgs", "whitebox_fgsm", "whitebox_pgd"):
+            assert 0.0 <= entry[key] <= 1.0, (name, key)
+        assert len(entry["corruptions"]) == 10
+        for corruption in entry["corruptions"].values():
+            assert len(corruption["by_severity"]) == 5
+            assert corruption["mean"] == pytest.approx(np.mean(corruption["by_severity"]))   # Eq. 6
+    baseline = seed0["models"][reproduce.BASELINE]
+    n = seed0["n_attack"]
+    # the FGSM strength is calibrated on the baseline: within one image of the target, unless capped
+    assert abs(baseline["transfer_fgsm"] - reproduce.QUICK.fgsm_target) <= 1.5 / n or seed0["fgsm_eps"] in (0.0, 0.5)
+    assert baseline["whitebox_pgd"] <= baseline["whitebox_fgsm"] + 1.0 / n
+    assert baseline["original"] > 0.7
+    assert summary["table1"][reproduce.BASELINE]["original"][0] == pytest.approx(baseline["original"])
+
+
+def test_resume_reuses_finished_work(quick_run):
+    out, _ = quick_run
+    cache = out / "cache" / "seed0"
+    stamps = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    before = json.loads((out / "results.json").read_text())["per_seed"]
+    reproduce.run(None, str(out), seeds=1, quick=True, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == stamps
+    after = json.loads((out / "results.json").read_text())["per_seed"]
+    assert after == before
+
+
+def test_bad_arguments():
+    result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--seeds", "0"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "--seeds" in result.stderr

@@ -1,0 +1,73 @@
+"""GLR networks as models under test: noisy prediction and the likelihood-ratio input gradient."""
+import numpy as np
+import pytest
+
+import glrnet
+from glrnet import attacks
+from glrnet.robustness import NoisyModel
+
+
+@pytest.fixture(scope="module")
+def trained_threshold(default_data):
+    d = default_data
+    model = glrnet.MLP([196, 20, 10], "threshold", glrnet.Gaussian(2.0))
+    glrnet.train(model, d.X_train, d.y_train, epochs=4, replications=500, optimizer="adam", learning_rate=0.03,
+                 baseline=True, progress=False)
+    return model
+
+
+def test_noisy_model_predictions_are_deterministic(trained_threshold, default_data):
+    under_test = NoisyModel(trained_threshold, predict_replications=50, seed=3)
+    X = default_data.X_test[:100]
+    assert np.array_equal(under_test.predict(X), under_test.predict(X))
+    assert under_test.predict_proba(X).shape == (100, 10)
+
+
+def test_lr_input_gradient_attacks_a_step_network(trained_threshold, default_data):
+    """The pathwise gradient of a threshold network is zero almost everywhere; the
+    likelihood-ratio gradient is not, and FGSM along it hurts far more than random
+    signs of the same size (no gradient masking)."""
+    d = default_data
+    X, y = d.X_test[:300], d.y_test[:300]
+    under_test = NoisyModel(trained_threshold, predict_replications=50, gradient_replications=1000, seed=1)
+    clean = np.mean(under_test.predict(X) == y)
+    loss, grad = under_test.loss_gradient(X, y)
+    assert grad.shape == X.shape and np.all(np.isfinite(grad)) and loss.shape == (300,)
+    assert np.mean(np.abs(grad).sum(axis=1) > 0) > 0.99
+    eps = 0.15
+    adversarial = attacks.fgsm(under_test, X, y, eps)
+    assert adversarial.unchanged_fraction < 0.01
+    attacked = np.mean(under_test.predict(adversarial.X_adv) == y)
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=X.shape)
+    random = np.mean(under_test.predict(np.clip(X + eps * signs, 0, 1)) == y)
+    assert clean > 0.6
+    # 300 images: a binomial standard error of at most 0.029 per accuracy
+    assert attacked < random - 0.15, (clean, random, attacked)
+
+
+def test_lr_input_gradient_is_unbiased_for_a_sigmoid_network():
+    """Against the noise-averaged backprop input gradient (pathwise), within a CI."""
+    from glrnet import reference
+
+    rng = np.random.default_rng(2)
+    X = rng.random((3, 4))
+    y = np.array([0, 1, 2])
+    model = glrnet.MLP([4, 5, 3], "sigmoid", glrnet.Gaussian(1.0), seed=1)
+    model.weights[0] *= 2
+    model.weights[1] *= 3
+    runs = np.array([model.input_gradient(X, y, 200_000, step=s)[1] for s in range(30)])
+    noise_rng = np.random.default_rng(5)
+    path = []
+    for _ in range(30):
+        noise = [glrnet.Gaussian(1.0).sample(noise_rng, (3, 20_000, w)) for w in (5, 3)]
+        # d L / d x = W0^T delta^(0): per sample, the pathwise gradient of the first-level bias times W0
+        per_sample = []
+        for i in range(3):
+            _, gb = reference.pathwise_gradient(model, X[i:i + 1], y[i:i + 1], [n[i:i + 1] for n in noise])
+            per_sample.append(gb[0] @ model.weights[0])
+        path.append(np.array(per_sample))
+    path = np.array(path)
+    diff = runs.mean(axis=0) - path.mean(axis=0)
+    se = np.sqrt(runs.var(axis=0, ddof=1) / 30 + path.var(axis=0, ddof=1) / 30)
+    assert np.all(np.abs(diff) < 5.5 * se), np.max(np.abs(diff) / se)
+    assert se.max() < 0.15 * np.abs(path.mean(axis=0)).max()
