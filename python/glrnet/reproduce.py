@@ -430,11 +430,12 @@ def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
 
     # accuracy against eps
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    grid = list(settings.eps_grid)
+    grid = [0.0] + list(settings.eps_grid)
     for name, curves in summary["eps_curves"].items():
         style = "k-o" if name == BASELINE else "-o"
-        left.plot(grid, curves["transfer"], style, ms=3, label=LABELS.get(name, name))
-        right.plot(grid, curves["whitebox"], style, ms=3, label=LABELS.get(name, name))
+        clean = summary["table1"][name]["original"][0]
+        left.plot(grid, [clean] + curves["transfer"], style, ms=3, label=LABELS.get(name, name))
+        right.plot(grid, [clean] + curves["whitebox"], style, ms=3, label=LABELS.get(name, name))
     left.set_title("FGSM crafted on the BP surrogate (transfer)")
     right.set_title("FGSM with each model's own gradient (white-box)")
     for ax in (left, right):

@@ -10,6 +10,9 @@
  * loss and the score-weight accumulation L * psi(r) (x) x of Eq. 4 / Eq. 5.  Lane
  * sums use GLR_LANES fixed partial sums (float) collapsed in a fixed tree and added
  * into double accumulators, so the vectorised and the scalar build give the same bits.
+ * The two matrix products of levels >= 1 have AVX-512 versions that keep tiles of
+ * accumulators in registers (forward_wide, accumulate_wide); they perform the same
+ * operations in the same order as the plain loops.
  *
  * Floating point: the build uses -ffp-contract=off and no -ffast-math; every
  * elementary function below is a branch-free polynomial of IEEE operations, so the
@@ -21,6 +24,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Runtime SIMD dispatch: one clone per instruction set, chosen when the library is
+ * loaded (GNU ifunc).  The build never ties itself to the build machine's CPU. */
+#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
+    (defined(__x86_64__) || defined(__i386__))
+#define GLR_CLONES 1
+#endif
+
+/* AVX-512 versions of the hot loops (philox_lanes_u64, forward_wide, accumulate_wide),
+ * compiled for AVX-512 whatever the build targets and used when the CPU has it, or
+ * always in a build for an AVX-512 machine (GLRNET_NATIVE). */
+#if defined(GLR_CLONES)
+#define GLR_HAVE_WIDE 1
+#define GLR_WIDE __attribute__((target("avx512f")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
+#define GLR_HAVE_WIDE 1
+#define GLR_WIDE
+#endif
+#ifdef GLR_HAVE_WIDE
+#include <immintrin.h>
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -29,24 +53,37 @@
 #define GLR_LANES 16         /* fixed partial sums per lane reduction           */
 #define GLR_CHUNK 1024       /* replications per work item (multiple of BLOCK)   */
 #define GLR_WAVE_BYTES (64u << 20) /* bound on the per-item partial-sum storage */
+#define GLR_REDUCE 256       /* parameters per block of the final reduction       */
 #define GLR_ALIGN 64
 
 #if defined(__GNUC__)
 #define GLR_INLINE static inline __attribute__((always_inline))
+#define GLR_NOINLINE __attribute__((noinline))
 #define GLR_RESTRICT __restrict__
 #else
 #define GLR_INLINE static inline
+#define GLR_NOINLINE
 #define GLR_RESTRICT
 #endif
 
-/* Runtime SIMD dispatch: one clone per instruction set, chosen when the library is
- * loaded (GNU ifunc).  The build never ties itself to the build machine's CPU. */
-#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
-    (defined(__x86_64__) || defined(__i386__))
+#ifdef GLR_CLONES
 #define GLR_DISPATCH __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define GLR_DISPATCH
 #endif
+
+/* Whether the AVX-512 versions run (the same test as the clone dispatch). */
+static int32_t select_wide(void)
+{
+#if defined(GLR_CLONES)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#elif defined(GLR_HAVE_WIDE)
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 /* ------------------------------------------------------------------------- */
 /* Philox4x32-10 counter-based generator (Salmon, Moraes, Dror & Shaw, SC'11) */
@@ -188,8 +225,9 @@ GLR_INLINE int32_t units_per_block(int32_t noise)
 }
 
 /* Philox blocks for GLR_BLOCK lanes: lane t has counter (replication[t], c1, c2, c3).
- * Two implementations with identical output: 32-bit words (suits AVX2 and SSE) and
- * words widened to 64-bit lanes, which AVX-512's vpmuludq multiplies without shuffles. */
+ * Two implementations with identical output: plain C on 32-bit words (suits AVX2 and
+ * SSE), and AVX-512 intrinsics on words widened to 64-bit lanes, where one vpmuludq
+ * is the whole 32 x 32 -> 64-bit product (compilers emulate a full 64-bit multiply). */
 typedef void (*philox_lanes_fn)(const uint32_t *replication, uint32_t c1, uint32_t c2,
                                 uint32_t c3, uint32_t key0, uint32_t key1, int32_t npad,
                                 uint32_t *words);
@@ -208,43 +246,43 @@ static void philox_lanes_u32(const uint32_t *GLR_RESTRICT replication, uint32_t 
     }
 }
 
-#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
-    (defined(__x86_64__) || defined(__i386__))
-#define GLR_HAVE_WIDE_PHILOX 1
-__attribute__((target("avx512f")))
-static void philox_lanes_u64(const uint32_t *GLR_RESTRICT replication, uint32_t c1,
+#ifdef GLR_HAVE_WIDE
+/* 8 lanes per register; only the low 32 bits of each 64-bit lane are meaningful
+ * (vpmuludq reads only those, and the stores truncate), so no masking is needed. */
+GLR_WIDE static void philox_lanes_u64(const uint32_t *GLR_RESTRICT replication, uint32_t c1,
                              uint32_t c2, uint32_t c3, uint32_t key0, uint32_t key1,
                              int32_t npad, uint32_t *GLR_RESTRICT words)
 {
-    const uint64_t low = 0xffffffffu;
-    for (int32_t t = 0; t < npad; ++t) {
-        uint64_t x0 = replication[t], x1 = c1, x2 = c2, x3 = c3;
+    const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1);
+    for (int32_t t = 0; t < npad; t += 8) {   /* npad is a multiple of GLR_LANES */
+        __m512i x0 = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(replication + t)));
+        __m512i x1 = _mm512_set1_epi64(c1), x2 = _mm512_set1_epi64(c2);
+        __m512i x3 = _mm512_set1_epi64(c3);
         uint32_t k0 = key0, k1 = key1;
-        for (int round = 0; round < 10; ++round) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * (x0 & low);
-            uint64_t p1 = (uint64_t)PHILOX_M1 * (x2 & low);
-            uint64_t y0 = (p1 >> 32) ^ x1 ^ k0;
-            uint64_t y2 = (p0 >> 32) ^ x3 ^ k1;
-            x1 = p1 & low;
-            x3 = p0 & low;
-            x0 = y0;
-            x2 = y2;
+        for (int round = 0; round < 10; ++round) {   /* philox_round */
+            const __m512i p0 = _mm512_mul_epu32(x0, m0);
+            const __m512i p1 = _mm512_mul_epu32(x2, m1);
+            const __m512i hi0 = _mm512_srli_epi64(p0, 32), hi1 = _mm512_srli_epi64(p1, 32);
+            /* 0x96: three-way exclusive or */
+            x0 = _mm512_ternarylogic_epi64(hi1, x1, _mm512_set1_epi64(k0), 0x96);
+            x2 = _mm512_ternarylogic_epi64(hi0, x3, _mm512_set1_epi64(k1), 0x96);
+            x1 = p1;
+            x3 = p0;
             k0 += PHILOX_W0;
             k1 += PHILOX_W1;
         }
-        words[t] = (uint32_t)x0;
-        words[GLR_BLOCK + t] = (uint32_t)x1;
-        words[2 * GLR_BLOCK + t] = (uint32_t)x2;
-        words[3 * GLR_BLOCK + t] = (uint32_t)x3;
+        _mm256_storeu_si256((__m256i *)(words + t), _mm512_cvtepi64_epi32(x0));
+        _mm256_storeu_si256((__m256i *)(words + GLR_BLOCK + t), _mm512_cvtepi64_epi32(x1));
+        _mm256_storeu_si256((__m256i *)(words + 2 * GLR_BLOCK + t), _mm512_cvtepi64_epi32(x2));
+        _mm256_storeu_si256((__m256i *)(words + 3 * GLR_BLOCK + t), _mm512_cvtepi64_epi32(x3));
     }
 }
 #endif
 
 static philox_lanes_fn select_philox(void)
 {
-#ifdef GLR_HAVE_WIDE_PHILOX
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+#ifdef GLR_HAVE_WIDE
+    if (select_wide())
         return philox_lanes_u64;
 #endif
     return philox_lanes_u32;
@@ -484,6 +522,260 @@ GLR_INLINE double lane_sum(const float *GLR_RESTRICT a, int32_t npad)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Levels >= 1: the two matrix products, register-blocked for AVX-512         */
+/* ------------------------------------------------------------------------- */
+/* The forward product u = W x + b + r (forward_plain) and the score-weighted product
+ * of Eq. 4 (accumulate_plain) dominate deep networks.  The plain versions keep their
+ * accumulators in memory, and the compiler vectorises their lane loops.  With AVX-512
+ * the versions below (forward_wide, accumulate_wide) keep tiles of accumulators in the
+ * 32 registers; they compute every sum in the same order, so the bits are the same.
+ * (Their 16-float vectors have no machine mode under AVX2 or SSE, where the compiler
+ * keeps them in memory and the plain versions are faster.) */
+GLR_INLINE int32_t round_up_lanes(int32_t n)
+{
+    return (n + GLR_LANES - 1) / GLR_LANES * GLR_LANES;
+}
+
+/* Where the partial sums keep the weight (a, b) of a level with n_out x n_in weights:
+ * in tiles of GLR_LANES units, the tile of the count units from a0 on input-major at
+ * a0 n_in, so that unit_dots walks through the sums in order. */
+GLR_INLINE size_t upper_index(int32_t n_out, int32_t n_in, int32_t a, int32_t b)
+{
+    const int32_t a0 = a / GLR_LANES * GLR_LANES;
+    const int32_t count = (n_out - a0) < GLR_LANES ? (n_out - a0) : GLR_LANES;
+    return (size_t)a0 * n_in + (size_t)b * count + (size_t)(a - a0);
+}
+
+/* u_a(t) = (b_a + sum_j W_aj x_j(t)) + r_a(t) for lanes 0..npad-1, unit by unit; the
+ * compiler vectorises the lane loops. */
+GLR_INLINE void forward_plain(const glr_level *lv, const float *GLR_RESTRICT x,
+                              const float *GLR_RESTRICT noise, int32_t npad,
+                              float *GLR_RESTRICT u)
+{
+    const int32_t n_in = lv->n_in;
+    for (int32_t a = 0; a < lv->n_out; ++a) {
+        const float *GLR_RESTRICT w = lv->weight + (size_t)a * n_in;
+        float acc[GLR_BLOCK];
+        const float b = lv->bias[a];
+        for (int32_t t = 0; t < npad; ++t)
+            acc[t] = b;
+        for (int32_t j = 0; j < n_in; ++j) {
+            const float wj = w[j];
+            const float *GLR_RESTRICT xj = x + (size_t)j * GLR_BLOCK;
+            for (int32_t t = 0; t < npad; ++t)
+                acc[t] += wj * xj[t];
+        }
+        float *GLR_RESTRICT ua = u + (size_t)a * GLR_BLOCK;
+        const float *GLR_RESTRICT ra = noise + (size_t)a * GLR_BLOCK;
+        for (int32_t t = 0; t < npad; ++t)
+            ua[t] = acc[t] + ra[t];
+    }
+}
+
+/* Score-weighted accumulation of one level >= 1 (Eq. 4): the sums over lanes k of
+ * weight_k psi_a(r_k) x_b(k) (one lane_dot per weight), and the bias terms, the same
+ * sums with x_b = 1.  dst: the weights as upper_index lays them out, then the n_out
+ * biases.  weighted: n_out x GLR_BLOCK scratch. */
+GLR_INLINE void accumulate_plain(const glr_level *lv, const float *GLR_RESTRICT weight,
+                                 const float *GLR_RESTRICT psi, const float *GLR_RESTRICT x,
+                                 int32_t npad, float *GLR_RESTRICT weighted,
+                                 double *GLR_RESTRICT dst)
+{
+    const int32_t n_out = lv->n_out, n_in = lv->n_in;
+    for (int32_t a = 0; a < n_out; ++a)
+        for (int32_t t = 0; t < npad; ++t)
+            weighted[(size_t)a * GLR_BLOCK + t] = weight[t] * psi[(size_t)a * GLR_BLOCK + t];
+    for (int32_t a = 0; a < n_out; ++a) {
+        const float *GLR_RESTRICT wa = weighted + (size_t)a * GLR_BLOCK;
+        for (int32_t b = 0; b < n_in; ++b)
+            dst[upper_index(n_out, n_in, a, b)] += lane_dot(wa, x + (size_t)b * GLR_BLOCK, npad);
+        dst[(size_t)n_out * n_in + a] += lane_sum(wa, npad);
+    }
+}
+
+#ifdef GLR_HAVE_WIDE
+/* GLR_LANES floats as one value (GNU C vector extension), one AVX-512 register.  Every
+ * operation on it is element-wise IEEE arithmetic. */
+typedef float glr_vec __attribute__((vector_size(GLR_LANES * sizeof(float))));
+
+#define GLR_TILE_MAX 8   /* accumulators (glr_vec) of a full tile */
+
+/*
+ * u_a(t) = (b_a + sum_j W_aj x_j(t)) + r_a(t) for `rows` consecutive units a0.. and the
+ * GLR_LANES lanes t0..: one accumulator per unit, so each load of x_j(t0..) feeds
+ * `rows` products.  Per lane the sum over j is sequential, as in the plain loop.
+ * `rows` is a constant after inlining, which keeps acc[] in registers.
+ * packed: x_j(t0 + i) at j * GLR_LANES + i.
+ */
+GLR_INLINE void forward_tile(const glr_level *lv, int32_t a0, int32_t rows, int32_t t0,
+                             const float *GLR_RESTRICT packed, const float *GLR_RESTRICT noise,
+                             float *GLR_RESTRICT u)
+{
+    const int32_t n_in = lv->n_in;
+    const float *GLR_RESTRICT w[GLR_TILE_MAX];
+    glr_vec acc[GLR_TILE_MAX];
+    const glr_vec ones = (glr_vec){0} + 1.0f;
+    memset(acc, 0, sizeof acc);   /* quiets -Wmaybe-uninitialized; no code results */
+    for (int32_t r = 0; r < rows; ++r) {
+        w[r] = lv->weight + (size_t)(a0 + r) * n_in;
+        acc[r] = ones * lv->bias[a0 + r];   /* exactly b_a in every lane */
+    }
+    for (int32_t j = 0; j < n_in; ++j) {
+        glr_vec xj;
+        memcpy(&xj, packed + (size_t)j * GLR_LANES, sizeof xj);
+        for (int32_t r = 0; r < rows; ++r)
+            acc[r] += w[r][j] * xj;
+    }
+    for (int32_t r = 0; r < rows; ++r) {
+        const size_t at = (size_t)(a0 + r) * GLR_BLOCK + t0;
+        glr_vec ra;
+        memcpy(&ra, noise + at, sizeof ra);
+        acc[r] += ra;
+        memcpy(u + at, &acc[r], sizeof acc[r]);
+    }
+}
+
+/* forward_plain with GLR_LANES lanes at a time, whose inputs are first copied to a
+ * contiguous buffer (packed, n_in x GLR_LANES) that stays in the L1 cache, then in
+ * tiles of GLR_TILE_MAX units, the rest in smaller ones. */
+GLR_WIDE static void forward_wide(const glr_level *lv, const float *GLR_RESTRICT x,
+                                  const float *GLR_RESTRICT noise, int32_t npad,
+                                  float *GLR_RESTRICT packed, float *GLR_RESTRICT u)
+{
+    const int32_t n_out = lv->n_out, n_in = lv->n_in;
+    for (int32_t t0 = 0; t0 < npad; t0 += GLR_LANES) {
+        for (int32_t j = 0; j < n_in; ++j)
+            memcpy(packed + (size_t)j * GLR_LANES, x + (size_t)j * GLR_BLOCK + t0,
+                   sizeof(float) * GLR_LANES);
+        /* literal tile sizes, so that each forward_tile is unrolled */
+        int32_t a = 0;
+        for (; a + GLR_TILE_MAX <= n_out; a += GLR_TILE_MAX)
+            forward_tile(lv, a, GLR_TILE_MAX, t0, packed, noise, u);
+        for (; a + 4 <= n_out; a += 4)
+            forward_tile(lv, a, 4, t0, packed, noise, u);
+        for (; a + 2 <= n_out; a += 2)
+            forward_tile(lv, a, 2, t0, packed, noise, u);
+        for (; a < n_out; ++a)
+            forward_tile(lv, a, 1, t0, packed, noise, u);
+    }
+}
+
+/* weight_k psi_a(r_k) for k < npad, transposed to tiles of GLR_LANES units: tile i is
+ * npad rows (one per lane k) of units 16 i .. 16 i + 15, contiguous, so that unit_dots
+ * reads it from the L1 cache for every input.  Units past n_out are zero.  Blocks of
+ * 16 units x 16 lanes are transposed in registers: four butterfly stages, the stage
+ * of width b swapping the off-diagonal b x b blocks of every 2b x 2b block. */
+GLR_INLINE void weigh_transposed(const float *GLR_RESTRICT weight, const float *GLR_RESTRICT psi,
+                                 int32_t n_out, int32_t npad, float *GLR_RESTRICT weighted)
+{
+    /* shuffle masks of the stages b = 8, 4, 2, 1 (an index j + 16 takes element j of
+     * the second operand): the new row i takes, at j, (j & b) ? row (i + b) at j - b
+     * : row i at j, and the new row i + b takes (j & b) ? row (i + b) at j : row i at
+     * j + b */
+    typedef int32_t glr_index __attribute__((vector_size(GLR_LANES * sizeof(int32_t))));
+    static const glr_index upper[4] = {
+        {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+        {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+        {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+        {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
+    static const glr_index lower[4] = {
+        {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+        {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
+        {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
+        {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+    for (int32_t a0 = 0; a0 < n_out; a0 += GLR_LANES) {
+        const int32_t count = (n_out - a0) < GLR_LANES ? (n_out - a0) : GLR_LANES;
+        float *GLR_RESTRICT tile = weighted + (size_t)a0 * npad;
+        for (int32_t k0 = 0; k0 < npad; k0 += GLR_LANES) {
+            glr_vec w, r[GLR_LANES];
+            memcpy(&w, weight + k0, sizeof w);
+            for (int32_t i = 0; i < GLR_LANES; ++i) {
+                r[i] = (glr_vec){0};
+                if (i < count)
+                    memcpy(&r[i], psi + (size_t)(a0 + i) * GLR_BLOCK + k0, sizeof r[i]);
+                r[i] *= w;   /* r[i][kk] = weight_k psi_(a0+i)(r_k), k = k0 + kk */
+            }
+            for (int32_t stage = 0, b = GLR_LANES / 2; b >= 1; ++stage, b /= 2)
+                for (int32_t i = 0; i < GLR_LANES; ++i)
+                    if (!(i & b)) {
+                        const glr_vec top = r[i], bottom = r[i + b];
+                        r[i] = __builtin_shuffle(top, bottom, upper[stage]);
+                        r[i + b] = __builtin_shuffle(top, bottom, lower[stage]);
+                    }
+            for (int32_t kk = 0; kk < GLR_LANES; ++kk)   /* r[kk][i] = ... now */
+                memcpy(tile + (size_t)(k0 + kk) * GLR_LANES, &r[kk], sizeof r[kk]);
+        }
+    }
+}
+
+/*
+ * dst[c * count + i] += sum_k tile[k][i] x_c(k) for the GLR_LANES units i of one tile
+ * of weigh_transposed (count of them real) and `cols` inputs c (rows of x).  Each of
+ * these dot products has exactly the structure of lane_dot: GLR_LANES partial sums,
+ * partial t taking lanes k = t (mod GLR_LANES) in order, collapsed by the tree of
+ * collapse_lanes.  Partial t of the tile's units is one vector, and the partials of
+ * `cols` inputs are accumulated together so that each tile row load feeds `cols`
+ * products; `cols` is a constant after inlining, which keeps acc[] in registers.
+ */
+GLR_INLINE void unit_dots(const float *GLR_RESTRICT tile, const float *GLR_RESTRICT x,
+                          int32_t cols, int32_t npad, int32_t count, double *GLR_RESTRICT dst)
+{
+    glr_vec part[GLR_LANES][GLR_TILE_MAX];
+    for (int32_t t = 0; t < GLR_LANES; ++t) {
+        glr_vec acc[GLR_TILE_MAX];
+        for (int32_t c = 0; c < cols; ++c)
+            acc[c] = (glr_vec){0};
+        for (int32_t k = t; k < npad; k += GLR_LANES) {
+            glr_vec wk;
+            memcpy(&wk, tile + (size_t)k * GLR_LANES, sizeof wk);
+            for (int32_t c = 0; c < cols; ++c)
+                acc[c] += wk * x[(size_t)c * GLR_BLOCK + k];
+        }
+        for (int32_t c = 0; c < cols; ++c)
+            part[t][c] = acc[c];
+    }
+    for (int32_t c = 0; c < cols; ++c) {
+        glr_vec p[GLR_LANES];
+        for (int32_t t = 0; t < GLR_LANES; ++t)
+            p[t] = part[t][c];
+        for (int32_t width = GLR_LANES / 2; width >= 1; width /= 2)
+            for (int32_t t = 0; t < width; ++t)
+                p[t] += p[t + width];
+        for (int32_t i = 0; i < count; ++i)
+            dst[(size_t)c * count + i] += (double)p[0][i];
+    }
+}
+
+/* accumulate_plain GLR_LANES output units at a time (unit_dots): the same sums.
+ * weighted: round_up_lanes(n_out) x GLR_BLOCK scratch; ones: GLR_BLOCK ones. */
+GLR_WIDE static void accumulate_wide(const glr_level *lv, const float *GLR_RESTRICT weight,
+                                     const float *GLR_RESTRICT psi, const float *GLR_RESTRICT x,
+                                     const float *GLR_RESTRICT ones, int32_t npad,
+                                     float *GLR_RESTRICT weighted, double *GLR_RESTRICT dst)
+{
+    const int32_t n_out = lv->n_out, n_in = lv->n_in;
+    weigh_transposed(weight, psi, n_out, npad, weighted);
+    for (int32_t a0 = 0; a0 < n_out; a0 += GLR_LANES) {
+        const int32_t count = (n_out - a0) < GLR_LANES ? (n_out - a0) : GLR_LANES;
+        const float *GLR_RESTRICT units = weighted + (size_t)a0 * npad;
+        double *GLR_RESTRICT out = dst + upper_index(n_out, n_in, a0, 0);
+        /* literal tile sizes, so that each unit_dots is unrolled */
+        int32_t b = 0;
+        for (; b + GLR_TILE_MAX <= n_in; b += GLR_TILE_MAX)
+            unit_dots(units, x + (size_t)b * GLR_BLOCK, GLR_TILE_MAX, npad, count,
+                      out + (size_t)b * count);
+        for (; b + 4 <= n_in; b += 4)
+            unit_dots(units, x + (size_t)b * GLR_BLOCK, 4, npad, count, out + (size_t)b * count);
+        for (; b + 2 <= n_in; b += 2)
+            unit_dots(units, x + (size_t)b * GLR_BLOCK, 2, npad, count, out + (size_t)b * count);
+        for (; b < n_in; ++b)
+            unit_dots(units, x + (size_t)b * GLR_BLOCK, 1, npad, count, out + (size_t)b * count);
+        unit_dots(units, ones, 1, npad, count, dst + (size_t)n_out * n_in + a0);
+    }
+}
+#endif /* GLR_HAVE_WIDE */
+
+/* ------------------------------------------------------------------------- */
 /* The work item: one sample, one chunk of replications                       */
 /* ------------------------------------------------------------------------- */
 typedef struct {
@@ -501,13 +793,17 @@ typedef struct {
     size_t upper_params;        /* parameters of levels >= 1 (weights then bias) */
     int32_t want_proba, want_votes;
     int32_t max_width;
+    const float *first_weight_t; /* W^(0) transposed: n_in x n_out */
+    int32_t wide;               /* select_wide() */
 } kernel_context;
 
 typedef struct {
     float *x;          /* per level: activations x^(l+1), n_out x BLOCK */
     float *psi;        /* per level: scores psi(r^(l)), n_out x BLOCK */
     float *noise;      /* max_width x BLOCK */
-    float *weighted;   /* max_width x BLOCK: L_k psi or mask_k psi */
+    float *weighted;   /* round_up_lanes(max_width) x BLOCK: L_k psi or mask_k psi */
+    float *ones;       /* BLOCK ones: x_b = 1 gives the bias term */
+    float *packed;     /* max_width x LANES: inputs of one lane group (forward_wide) */
     float *loss;       /* BLOCK, masked by lane validity */
     float *correct;    /* BLOCK */
     float *mask;       /* BLOCK */
@@ -515,6 +811,7 @@ typedef struct {
     float *sign;       /* BLOCK */
     uint32_t *words;   /* 4 x BLOCK */
     float *first_preactivation; /* n_out(level 0) */
+    double *first_acc;          /* n_out(level 0) */
     size_t *level_offset;       /* n_levels + 1 */
 } scratch;
 
@@ -531,9 +828,9 @@ static void *aligned_calloc(size_t bytes)
 
 static void scratch_free(scratch *s)
 {
-    free(s->x); free(s->psi); free(s->noise); free(s->weighted); free(s->loss);
-    free(s->correct); free(s->mask); free(s->work); free(s->sign); free(s->words);
-    free(s->first_preactivation); free(s->level_offset);
+    free(s->x); free(s->psi); free(s->noise); free(s->weighted); free(s->ones); free(s->packed);
+    free(s->loss); free(s->correct); free(s->mask); free(s->work); free(s->sign); free(s->words);
+    free(s->first_preactivation); free(s->first_acc); free(s->level_offset);
     memset(s, 0, sizeof(*s));
 }
 
@@ -553,7 +850,9 @@ static int scratch_init(scratch *s, const kernel_context *ctx)
     s->x = (float *)aligned_calloc(units * block);
     s->psi = (float *)aligned_calloc(units * block);
     s->noise = (float *)aligned_calloc((size_t)ctx->max_width * block);
-    s->weighted = (float *)aligned_calloc((size_t)ctx->max_width * block);
+    s->weighted = (float *)aligned_calloc((size_t)round_up_lanes(ctx->max_width) * block);
+    s->ones = (float *)aligned_calloc(block);
+    s->packed = (float *)aligned_calloc(sizeof(float) * GLR_LANES * (size_t)ctx->max_width);
     s->loss = (float *)aligned_calloc(block);
     s->correct = (float *)aligned_calloc(block);
     s->mask = (float *)aligned_calloc(block);
@@ -561,11 +860,15 @@ static int scratch_init(scratch *s, const kernel_context *ctx)
     s->sign = (float *)aligned_calloc(block);
     s->words = (uint32_t *)aligned_calloc(4 * sizeof(uint32_t) * GLR_BLOCK);
     s->first_preactivation = (float *)aligned_calloc(sizeof(float) * (size_t)ctx->levels[0].n_out);
-    if (!s->x || !s->psi || !s->noise || !s->weighted || !s->loss || !s->correct || !s->mask ||
-        !s->work || !s->sign || !s->words || !s->first_preactivation) {
+    s->first_acc = (double *)aligned_calloc(sizeof(double) * (size_t)ctx->levels[0].n_out);
+    if (!s->x || !s->psi || !s->noise || !s->weighted || !s->ones || !s->packed || !s->loss ||
+        !s->correct || !s->mask || !s->work || !s->sign || !s->words ||
+        !s->first_preactivation || !s->first_acc) {
         scratch_free(s);
         return GLR_ENOMEM;
     }
+    for (int32_t t = 0; t < GLR_BLOCK; ++t)
+        s->ones[t] = 1.0f;
     return GLR_OK;
 }
 
@@ -668,49 +971,36 @@ GLR_INLINE void forward_block(const kernel_context *ctx, uint32_t sample, int64_
             }
         } else {
             const float *GLR_RESTRICT x = s->x + s->level_offset[l - 1];
-            const int32_t n_in = lv->n_in;
-            for (int32_t a = 0; a < lv->n_out; ++a) {
-                const float *GLR_RESTRICT w = lv->weight + (size_t)a * n_in;
-                float acc[GLR_BLOCK];
-                const float b = lv->bias[a];
-                for (int32_t t = 0; t < npad; ++t)
-                    acc[t] = b;
-                for (int32_t j = 0; j < n_in; ++j) {
-                    const float wj = w[j];
-                    const float *GLR_RESTRICT xj = x + (size_t)j * GLR_BLOCK;
-                    for (int32_t t = 0; t < npad; ++t)
-                        acc[t] += wj * xj[t];
-                }
-                float *GLR_RESTRICT ua = u + (size_t)a * GLR_BLOCK;
-                const float *GLR_RESTRICT ra = noise + (size_t)a * GLR_BLOCK;
-                for (int32_t t = 0; t < npad; ++t)
-                    ua[t] = acc[t] + ra[t];
-            }
+#ifdef GLR_HAVE_WIDE
+            if (ctx->wide)
+                forward_wide(lv, x, noise, npad, s->packed, u);
+            else
+#endif
+                forward_plain(lv, x, noise, npad, u);
         }
         level_activation(lv, npad, u);
     }
 }
 
-/* Score-weighted accumulation of one level >= 1 (Eq. 4): sums over lanes of
- * weight_k psi_a(r_k) x_b(k) into dst (n_out x n_in weights, then n_out biases). */
-GLR_INLINE void accumulate_upper(const glr_level *lv, const float *GLR_RESTRICT weight,
-                             const float *GLR_RESTRICT psi, const float *GLR_RESTRICT x,
-                             int32_t npad, float *GLR_RESTRICT weighted, double *GLR_RESTRICT dst)
+/* Score-weighted accumulation of one level >= 1 (Eq. 4) into dst (upper_index). */
+GLR_INLINE void accumulate_upper(const kernel_context *ctx, const glr_level *lv,
+                                 const float *GLR_RESTRICT weight, const float *GLR_RESTRICT psi,
+                                 const float *GLR_RESTRICT x, int32_t npad, scratch *s,
+                                 double *GLR_RESTRICT dst)
 {
-    const int32_t n_out = lv->n_out, n_in = lv->n_in;
-    for (int32_t a = 0; a < n_out; ++a)
-        for (int32_t t = 0; t < npad; ++t)
-            weighted[(size_t)a * GLR_BLOCK + t] = weight[t] * psi[(size_t)a * GLR_BLOCK + t];
-    for (int32_t a = 0; a < n_out; ++a) {
-        const float *GLR_RESTRICT wa = weighted + (size_t)a * GLR_BLOCK;
-        double *GLR_RESTRICT row = dst + (size_t)a * n_in;
-        for (int32_t b = 0; b < n_in; ++b)
-            row[b] += lane_dot(wa, x + (size_t)b * GLR_BLOCK, npad);
-        dst[(size_t)n_out * n_in + a] += lane_sum(wa, npad);
+#ifdef GLR_HAVE_WIDE
+    if (ctx->wide) {
+        accumulate_wide(lv, weight, psi, x, s->ones, npad, s->weighted, dst);
+        return;
     }
+#endif
+    (void)ctx;
+    accumulate_plain(lv, weight, psi, x, npad, s->weighted, dst);
 }
 
-GLR_DISPATCH
+/* Out of line even without clones: inlined into the OpenMP region, its loops compile
+ * worse. */
+GLR_DISPATCH GLR_NOINLINE
 static void process_item(const kernel_context *ctx, int64_t sample, int64_t k_begin,
                          int64_t k_end, scratch *s, double *GLR_RESTRICT slot)
 {
@@ -721,14 +1011,22 @@ static void process_item(const kernel_context *ctx, int64_t sample, int64_t k_be
     const int32_t gradient = !(ctx->flags & GLR_NO_GRADIENT);
     const int32_t baseline = (ctx->flags & GLR_BASELINE) && gradient;
 
-    /* W^(0) x + b^(0), shared by all replications (accumulated in double). */
-    const float *GLR_RESTRICT x_in = ctx->inputs + (size_t)sample * first->n_in;
-    for (int32_t a = 0; a < first->n_out; ++a) {
-        const float *GLR_RESTRICT w = first->weight + (size_t)a * first->n_in;
-        double acc = (double)first->bias[a];
-        for (int32_t j = 0; j < first->n_in; ++j)
-            acc += (double)w[j] * (double)x_in[j];
-        s->first_preactivation[a] = (float)acc;
+    /* W^(0) x + b^(0), shared by all replications (accumulated in double, sequentially
+     * over the inputs; vectorised over the units with the transposed weights). */
+    {
+        const float *GLR_RESTRICT x_in = ctx->inputs + (size_t)sample * first->n_in;
+        const int32_t n_out = first->n_out;
+        double *GLR_RESTRICT acc = s->first_acc;
+        for (int32_t a = 0; a < n_out; ++a)
+            acc[a] = (double)first->bias[a];
+        for (int32_t j = 0; j < first->n_in; ++j) {
+            const float *GLR_RESTRICT wj = ctx->first_weight_t + (size_t)j * n_out;
+            const double xj = (double)x_in[j];
+            for (int32_t a = 0; a < n_out; ++a)
+                acc[a] += (double)wj[a] * xj;
+        }
+        for (int32_t a = 0; a < n_out; ++a)
+            s->first_preactivation[a] = (float)acc[a];
     }
 
     for (int64_t k0 = k_begin; k0 < k_end; k0 += GLR_BLOCK) {
@@ -796,9 +1094,9 @@ static void process_item(const kernel_context *ctx, int64_t sample, int64_t k_be
             const glr_level *lv = &ctx->levels[l];
             const float *psi = s->psi + s->level_offset[l];
             const float *x = s->x + s->level_offset[l - 1];
-            accumulate_upper(lv, s->loss, psi, x, npad, s->weighted, slot + ctx->off_upper_l + offset);
+            accumulate_upper(ctx, lv, s->loss, psi, x, npad, s, slot + ctx->off_upper_l + offset);
             if (baseline)
-                accumulate_upper(lv, s->mask, psi, x, npad, s->weighted, slot + ctx->off_upper_p + offset);
+                accumulate_upper(ctx, lv, s->mask, psi, x, npad, s, slot + ctx->off_upper_p + offset);
             offset += (size_t)lv->n_out * (size_t)(lv->n_in + 1);
         }
     }
@@ -880,8 +1178,7 @@ int glr_default_threads(void)
 
 const char *glr_simd_dispatch(void)
 {
-#if defined(GLR_TARGET_CLONES) && defined(__GNUC__) && !defined(__clang__) && \
-    (defined(__x86_64__) || defined(__i386__))
+#ifdef GLR_CLONES
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         return "runtime dispatch: avx512f";
@@ -983,6 +1280,7 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
     ctx.replications = replications;
     ctx.flags = flags;
     ctx.stream = make_stream(seed, step, replications, flags);
+    ctx.wide = select_wide();
     ctx.want_proba = outputs->sample_proba != NULL;
     ctx.want_votes = outputs->sample_votes != NULL;
     for (int32_t l = 0; l < n_levels; ++l) {
@@ -1011,10 +1309,14 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
     double *upper_total = (double *)calloc(ctx.upper_params + 1, sizeof(double));
     double *sample_mean_loss = (double *)calloc((size_t)n_samples, sizeof(double));
     double *sample_mean_correct = (double *)calloc((size_t)n_samples, sizeof(double));
-    if (!slots || !first_score || !upper_total || !sample_mean_loss || !sample_mean_correct) {
+    float *first_weight_t = (float *)malloc(sizeof(float) * n_first * (size_t)levels[0].n_in);
+    if (!slots || !first_score || !upper_total || !sample_mean_loss || !sample_mean_correct ||
+        !first_weight_t) {
         free(slots); free(first_score); free(upper_total); free(sample_mean_loss); free(sample_mean_correct);
+        free(first_weight_t);
         return GLR_ENOMEM;
     }
+    ctx.first_weight_t = first_weight_t;
 
     int threads = n_threads > 0 ? n_threads : glr_default_threads();
     int failed = 0;
@@ -1036,6 +1338,14 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
 #endif
             failed = 1;
         }
+        /* W^(0) transposed, for the first-level pre-activations (process_item) */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t j = 0; j < (int64_t)levels[0].n_in; ++j)
+            for (size_t a = 0; a < n_first; ++a)
+                first_weight_t[(size_t)j * n_first + a] =
+                    levels[0].weight[a * (size_t)levels[0].n_in + (size_t)j];
         for (int64_t s0 = 0; s0 < n_samples; s0 += wave) {
             const int64_t s1 = (s0 + wave) < n_samples ? (s0 + wave) : n_samples;
             const int64_t items = (s1 - s0) * chunks;
@@ -1091,23 +1401,38 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
                 }
             }
             if (gradient) {
-                /* levels >= 1: each parameter summed over samples in a fixed order */
+                /* levels >= 1: each parameter summed over samples in a fixed order, a
+                 * block of parameters at a time so that the loops over them vectorise */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-                for (int64_t p = 0; p < (int64_t)ctx.upper_params; ++p) {
-                    double acc = upper_total[p];
+                for (int64_t p0 = 0; p0 < (int64_t)ctx.upper_params; p0 += GLR_REDUCE) {
+                    const size_t first_p = (size_t)p0;
+                    const size_t left = ctx.upper_params - first_p;
+                    const size_t count = left < GLR_REDUCE ? left : GLR_REDUCE;
+                    double weighted[GLR_REDUCE], plain[GLR_REDUCE];
                     for (int64_t sample = s0; sample < s1; ++sample) {
                         const double *base = slots + (size_t)(sample - s0) * (size_t)chunks * row;
-                        double weighted = 0.0, plain = 0.0;
+                        for (size_t i = 0; i < count; ++i)
+                            weighted[i] = plain[i] = 0.0;
                         for (int64_t c = 0; c < chunks; ++c) {
-                            weighted += base[(size_t)c * row + ctx.off_upper_l + (size_t)p];
+                            const double *chunk = base + (size_t)c * row;
+                            for (size_t i = 0; i < count; ++i)
+                                weighted[i] += chunk[ctx.off_upper_l + first_p + i];
                             if (baseline)
-                                plain += base[(size_t)c * row + ctx.off_upper_p + (size_t)p];
+                                for (size_t i = 0; i < count; ++i)
+                                    plain[i] += chunk[ctx.off_upper_p + first_p + i];
                         }
-                        acc += coef * (baseline ? weighted - sample_mean_loss[sample] * plain : weighted);
+                        double *acc = upper_total + first_p;
+                        if (baseline) {
+                            const double mean_loss = sample_mean_loss[sample];
+                            for (size_t i = 0; i < count; ++i)
+                                acc[i] += coef * (weighted[i] - mean_loss * plain[i]);
+                        } else {
+                            for (size_t i = 0; i < count; ++i)
+                                acc[i] += coef * weighted[i];
+                        }
                     }
-                    upper_total[p] = acc;
                 }
             }
         }
@@ -1115,24 +1440,34 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
         if (gradient) {
             const int32_t n_in = levels[0].n_in;
             const double inv_n = 1.0 / (double)n_samples;
+            /* four units at a time, so that each input row is read once for the four */
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-            for (int64_t a = 0; a < (int64_t)n_first; ++a) {
-                double *row_out = gradients[0].weight + (size_t)a * (size_t)n_in;
-                for (int32_t j = 0; j < n_in; ++j)
-                    row_out[j] = 0.0;
-                double bias = 0.0;
-                for (int64_t n = 0; n < n_samples; ++n) {
-                    const double g = first_score[(size_t)n * n_first + (size_t)a];
-                    const float *x = inputs + (size_t)n * (size_t)n_in;
+            for (int64_t a0 = 0; a0 < (int64_t)n_first; a0 += 4) {
+                const int64_t a1 = (a0 + 4) < (int64_t)n_first ? (a0 + 4) : (int64_t)n_first;
+                for (int64_t a = a0; a < a1; ++a) {
+                    double *row_out = gradients[0].weight + (size_t)a * (size_t)n_in;
                     for (int32_t j = 0; j < n_in; ++j)
-                        row_out[j] += g * (double)x[j];
-                    bias += g;
+                        row_out[j] = 0.0;
+                    gradients[0].bias[a] = 0.0;
                 }
-                for (int32_t j = 0; j < n_in; ++j)
-                    row_out[j] *= inv_n;
-                gradients[0].bias[a] = bias * inv_n;
+                for (int64_t n = 0; n < n_samples; ++n) {
+                    const float *x = inputs + (size_t)n * (size_t)n_in;
+                    for (int64_t a = a0; a < a1; ++a) {
+                        const double g = first_score[(size_t)n * n_first + (size_t)a];
+                        double *row_out = gradients[0].weight + (size_t)a * (size_t)n_in;
+                        for (int32_t j = 0; j < n_in; ++j)
+                            row_out[j] += g * (double)x[j];
+                        gradients[0].bias[a] += g;
+                    }
+                }
+                for (int64_t a = a0; a < a1; ++a) {
+                    double *row_out = gradients[0].weight + (size_t)a * (size_t)n_in;
+                    for (int32_t j = 0; j < n_in; ++j)
+                        row_out[j] *= inv_n;
+                    gradients[0].bias[a] *= inv_n;
+                }
             }
         }
         if (local_status == GLR_OK)
@@ -1159,9 +1494,13 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
         if (gradient) {
             size_t offset = 0;
             for (int32_t l = 1; l < n_levels; ++l) {
-                const size_t nw = (size_t)levels[l].n_out * (size_t)levels[l].n_in;
-                for (size_t i = 0; i < nw; ++i)
-                    gradients[l].weight[i] = upper_total[offset + i] * inv_n;
+                /* the partial sums hold the weights in tiles (accumulate_upper) */
+                const int32_t n_out = levels[l].n_out, n_in = levels[l].n_in;
+                const size_t nw = (size_t)n_out * (size_t)n_in;
+                for (int32_t a = 0; a < n_out; ++a)
+                    for (int32_t b = 0; b < n_in; ++b)
+                        gradients[l].weight[(size_t)a * n_in + b] =
+                            upper_total[offset + upper_index(n_out, n_in, a, b)] * inv_n;
                 for (int32_t a = 0; a < levels[l].n_out; ++a)
                     gradients[l].bias[a] = upper_total[offset + nw + (size_t)a] * inv_n;
                 offset += nw + (size_t)levels[l].n_out;
@@ -1169,5 +1508,6 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
         }
     }
     free(slots); free(first_score); free(upper_total); free(sample_mean_loss); free(sample_mean_correct);
+    free(first_weight_t);
     return status;
 }
