@@ -131,3 +131,35 @@ def test_evaluate_matches_gradient_loss(tiny_problem):
     est = model.gradient(X, y, 900, seed=3, step=5)
     assert ev["loss"] == est.loss
     assert ev["accuracy"] == est.accuracy
+
+
+def _raw_estimate(model, X, y, replications, flags, n_threads=2):
+    from glrnet import _glrcore
+    from glrnet.losses import LOSS_CODES as codes
+
+    return _glrcore.estimate(**model._kernel_levels(), X=X, y=y, loss=codes[model.loss], replications=replications,
+                             seed=21, step=6, flags=flags, n_threads=n_threads, sample_outputs=True)
+
+
+@pytest.mark.parametrize("sizes, activation, family", [
+    ([30, 37, 19, 10], "sigmoid", glrnet.Gaussian(2.0)),          # tile edges: 37 = 2*16 + 5, 19 = 16 + 3
+    ([12, 8, 40, 3], "threshold", glrnet.Laplace(1.0)),
+    ([9, 17, 1, 5], "staircase", glrnet.StudentT(3.0, 1.0)),
+])
+@pytest.mark.parametrize("baseline", [False, True])
+def test_simd_and_portable_loops_give_the_same_bits(sizes, activation, family, baseline):
+    """The AVX-512 tiles (used when the CPU has them) and the portable loops sum in the same order."""
+    from glrnet import _glrcore
+
+    rng = np.random.default_rng(1)
+    X, y = rng.random((5, sizes[0])), rng.integers(0, sizes[-1], 5)
+    model = glrnet.MLP(sizes, activation, family, seed=2)
+    flags = _glrcore.FLAG_BASELINE if baseline else 0
+    fast = _raw_estimate(model, X, y, 1100, flags)                   # crosses a 1,024-replication chunk
+    portable = _raw_estimate(model, X, y, 1100, flags | _glrcore.FLAG_PORTABLE, n_threads=1)
+    assert fast.keys() == portable.keys()
+    for key in fast:
+        values = fast[key] if isinstance(fast[key], list) else [fast[key]]
+        others = portable[key] if isinstance(portable[key], list) else [portable[key]]
+        for a, b in zip(values, others):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), key

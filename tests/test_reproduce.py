@@ -68,3 +68,20 @@ def test_bad_arguments():
     result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--seeds", "0"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2 and "--seeds" in result.stderr
+
+
+def test_cache_of_another_protocol_is_refused(quick_run):
+    from dataclasses import replace
+
+    out, _ = quick_run
+    with pytest.raises(ValueError, match="epochs"):
+        reproduce.run(None, str(out), seeds=1, settings=replace(reproduce.QUICK, epochs=5), progress=False)
+    with pytest.raises(ValueError, match="data"):
+        reproduce.run(str(out), str(out), seeds=1, quick=True, progress=False)
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--limit", "-1"], ["--replications", "0"]])
+def test_bad_overrides(option, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--out", str(tmp_path), *option],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and option[0] in result.stderr

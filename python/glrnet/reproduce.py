@@ -447,11 +447,31 @@ def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
 
 
 # ----------------------------------------------------------------------------- entry points
+def _check_cache_settings(out_dir, data_dir, settings):
+    """The cache holds models and evaluations of one protocol: refuse to mix protocols."""
+    path = os.path.join(out_dir, "cache", "protocol.json")
+    protocol = json.loads(json.dumps({"data": None if data_dir is None else os.path.abspath(data_dir),
+                                      "settings": asdict(settings)}))
+    if os.path.exists(path):
+        with open(path) as handle:
+            cached = json.load(handle)
+        if cached != protocol:
+            changed = sorted(k for k in protocol["settings"] if cached["settings"].get(k) != protocol["settings"][k])
+            if cached["data"] != protocol["data"]:
+                changed.insert(0, "data")
+            raise ValueError(f"out_dir {out_dir!r} holds the cache of another protocol (differs in: "
+                             f"{', '.join(changed)}); choose another --out")
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _write_json(path, protocol)
+
+
 def run(data_dir=None, out_dir="glrnet-reproduction", *, seeds=1, quick=False, threads=None, progress=True,
         settings=None):
     """Run the reproduction for ``seeds`` seeds (0, 1, ...); returns the summary dict."""
     settings = settings or (QUICK if quick else PAPER)
     os.makedirs(out_dir, exist_ok=True)
+    _check_cache_settings(out_dir, data_dir, settings)
     start = time.perf_counter()
     per_seed, figure_inputs = [], None
     for seed in range(seeds):
@@ -476,6 +496,11 @@ def add_parser(sub):
     p.add_argument("--out", default="glrnet-reproduction", help="output directory (also the resume cache)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--replications", type=int, default=None, help="override K")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="override the epochs of GLR and BP training (the 0-1 loss gets twice as many, "
+                        "as in the paper)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="override the number of images used (paper: 10,000; 0: all the data holds)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd)
     return p
@@ -489,6 +514,14 @@ def _cmd(args):
         if args.replications < 1:
             raise ValueError("--replications must be >= 1")
         settings = replace(settings, replications=args.replications)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ValueError("--epochs must be >= 1")
+        settings = replace(settings, epochs=args.epochs, zero_one_epochs=2 * args.epochs, bp_epochs=args.epochs)
+    if args.limit is not None:
+        if args.limit < 0:
+            raise ValueError("--limit must be >= 0")
+        settings = replace(settings, limit=args.limit or None)
     summary = run(args.data, args.out, seeds=args.seeds, threads=args.threads, progress=not args.quiet,
                   settings=settings)
     with open(os.path.join(args.out, "table1.md")) as handle:

@@ -36,7 +36,7 @@ cdef extern from "glrcore.h" nogil:
         double *sample_proba
         double *sample_votes
 
-    int GLR_BASELINE, GLR_ANTITHETIC, GLR_NO_GRADIENT
+    int GLR_BASELINE, GLR_ANTITHETIC, GLR_NO_GRADIENT, GLR_PORTABLE
     int GLR_OK, GLR_EINVAL, GLR_ENOMEM
 
     int glr_estimate(const glr_level *levels, int32_t n_levels,
@@ -55,6 +55,7 @@ cdef extern from "glrcore.h" nogil:
 FLAG_BASELINE = GLR_BASELINE
 FLAG_ANTITHETIC = GLR_ANTITHETIC
 FLAG_NO_GRADIENT = GLR_NO_GRADIENT
+FLAG_PORTABLE = GLR_PORTABLE
 
 
 def openmp_enabled():

@@ -279,10 +279,10 @@ GLR_WIDE static void philox_lanes_u64(const uint32_t *GLR_RESTRICT replication, 
 }
 #endif
 
-static philox_lanes_fn select_philox(void)
+static philox_lanes_fn select_philox(int32_t flags)
 {
 #ifdef GLR_HAVE_WIDE
-    if (select_wide())
+    if (select_wide() && !(flags & GLR_PORTABLE))
         return philox_lanes_u64;
 #endif
     return philox_lanes_u32;
@@ -1154,7 +1154,7 @@ static noise_stream make_stream(uint64_t seed, uint64_t step, int64_t replicatio
     ns.key1 = (uint32_t)(seed >> 32);
     ns.step = (uint32_t)step;
     ns.half = (flags & GLR_ANTITHETIC) ? replications / 2 : 0;
-    ns.philox = select_philox();
+    ns.philox = select_philox(flags);
     return ns;
 }
 
@@ -1280,7 +1280,7 @@ int glr_estimate(const glr_level *levels, int32_t n_levels,
     ctx.replications = replications;
     ctx.flags = flags;
     ctx.stream = make_stream(seed, step, replications, flags);
-    ctx.wide = select_wide();
+    ctx.wide = select_wide() && !(flags & GLR_PORTABLE);
     ctx.want_proba = outputs->sample_proba != NULL;
     ctx.want_votes = outputs->sample_votes != NULL;
     for (int32_t l = 0; l < n_levels; ++l) {

@@ -50,7 +50,8 @@ enum glr_loss {
 enum glr_flags {
     GLR_BASELINE = 1,     /* leave-one-out mean loss over the K replications as control variate */
     GLR_ANTITHETIC = 2,   /* replication k + K/2 uses -r of replication k (symmetric noise)     */
-    GLR_NO_GRADIENT = 4   /* forward, loss and outputs only                                      */
+    GLR_NO_GRADIENT = 4,  /* forward, loss and outputs only                                      */
+    GLR_PORTABLE = 8      /* portable loops, not the AVX-512 ones (same bits; for tests)         */
 };
 
 enum glr_status {
