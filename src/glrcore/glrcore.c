@@ -872,17 +872,10 @@ static int scratch_init(scratch *s, const kernel_context *ctx)
     return GLR_OK;
 }
 
-/* Loss of each replication (lane) from the output activations (Section II.A). */
-GLR_INLINE void lane_loss(const kernel_context *ctx, const float *GLR_RESTRICT out, int32_t n_classes,
-                      int64_t label, int32_t npad, scratch *s)
+/* Per lane: the largest output (peak) and how many classes attain it (ties). */
+GLR_INLINE void lane_peak_ties(const float *GLR_RESTRICT out, int32_t n_classes, int32_t npad,
+                               float *GLR_RESTRICT peak, float *GLR_RESTRICT ties)
 {
-    float *GLR_RESTRICT peak = s->work;
-    float *GLR_RESTRICT acc = s->work + GLR_BLOCK;
-    float *GLR_RESTRICT ties = s->work + 2 * GLR_BLOCK;
-    float *GLR_RESTRICT loss = s->loss;
-    float *GLR_RESTRICT correct = s->correct;
-    const float *GLR_RESTRICT target = out + (size_t)label * GLR_BLOCK;
-
     for (int32_t t = 0; t < npad; ++t) {
         peak[t] = out[t];
         ties[t] = 0.0f;
@@ -895,17 +888,38 @@ GLR_INLINE void lane_loss(const kernel_context *ctx, const float *GLR_RESTRICT o
     for (int32_t c = 0; c < n_classes; ++c)
         for (int32_t t = 0; t < npad; ++t)
             ties[t] += out[(size_t)c * GLR_BLOCK + t] == peak[t] ? 1.0f : 0.0f;
+}
+
+/* Per lane: the softmax denominator sum_c exp(out_c - peak). */
+GLR_INLINE void lane_exp_total(const float *GLR_RESTRICT out, int32_t n_classes, int32_t npad,
+                               const float *GLR_RESTRICT peak, float *GLR_RESTRICT total)
+{
+    for (int32_t t = 0; t < npad; ++t)
+        total[t] = 0.0f;
+    for (int32_t c = 0; c < n_classes; ++c)
+        for (int32_t t = 0; t < npad; ++t)
+            total[t] += glr_exp(out[(size_t)c * GLR_BLOCK + t] - peak[t]);
+}
+
+/* Loss of each replication (lane) from the output activations (Section II.A). */
+GLR_INLINE void lane_loss(const kernel_context *ctx, const float *GLR_RESTRICT out, int32_t n_classes,
+                      int64_t label, int32_t npad, scratch *s)
+{
+    float *GLR_RESTRICT peak = s->work;
+    float *GLR_RESTRICT acc = s->work + GLR_BLOCK;
+    float *GLR_RESTRICT ties = s->work + 2 * GLR_BLOCK;
+    float *GLR_RESTRICT loss = s->loss;
+    float *GLR_RESTRICT correct = s->correct;
+    const float *GLR_RESTRICT target = out + (size_t)label * GLR_BLOCK;
+
+    lane_peak_ties(out, n_classes, npad, peak, ties);
     /* accuracy of one replication: the true class wins, ties split evenly */
     for (int32_t t = 0; t < npad; ++t)
         correct[t] = (target[t] == peak[t] ? 1.0f : 0.0f) / ties[t];
 
     switch (ctx->loss) {
     case GLR_LOSS_CROSS_ENTROPY:
-        for (int32_t t = 0; t < npad; ++t)
-            acc[t] = 0.0f;
-        for (int32_t c = 0; c < n_classes; ++c)
-            for (int32_t t = 0; t < npad; ++t)
-                acc[t] += glr_exp(out[(size_t)c * GLR_BLOCK + t] - peak[t]);
+        lane_exp_total(out, n_classes, npad, peak, acc);
         for (int32_t t = 0; t < npad; ++t)
             loss[t] = (peak[t] + glr_log(acc[t])) - target[t];
         break;
@@ -1047,21 +1061,8 @@ static void process_item(const kernel_context *ctx, int64_t sample, int64_t k_be
             float *GLR_RESTRICT total = s->work + GLR_BLOCK;
             float *GLR_RESTRICT ties = s->work + 2 * GLR_BLOCK;
             float *GLR_RESTRICT term = s->work + 3 * GLR_BLOCK;
-            for (int32_t t = 0; t < npad; ++t) {
-                peak[t] = out[t];
-                total[t] = 0.0f;
-                ties[t] = 0.0f;
-            }
-            for (int32_t c = 1; c < n_classes; ++c)
-                for (int32_t t = 0; t < npad; ++t) {
-                    float v = out[(size_t)c * GLR_BLOCK + t];
-                    peak[t] = v > peak[t] ? v : peak[t];
-                }
-            for (int32_t c = 0; c < n_classes; ++c)
-                for (int32_t t = 0; t < npad; ++t) {
-                    total[t] += glr_exp(out[(size_t)c * GLR_BLOCK + t] - peak[t]);
-                    ties[t] += out[(size_t)c * GLR_BLOCK + t] == peak[t] ? 1.0f : 0.0f;
-                }
+            lane_peak_ties(out, n_classes, npad, peak, ties);
+            lane_exp_total(out, n_classes, npad, peak, total);
             for (int32_t c = 0; c < n_classes; ++c) {
                 const float *GLR_RESTRICT oc = out + (size_t)c * GLR_BLOCK;
                 if (ctx->want_proba) {
