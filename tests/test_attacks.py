@@ -87,6 +87,35 @@ def test_pgd_at_least_as_strong_as_fgsm(net, data):
         assert acc_pgd <= acc_fgsm
 
 
+class AlternatingGradModel:
+    """Ascends on even calls and descends on odd ones: a crude stand-in for a noisy gradient."""
+
+    def __init__(self, net):
+        self.net, self.n_classes, self.calls = net, net.n_classes, 0
+
+    def loss_gradient(self, X, y):
+        loss, grad = self.net.loss_gradient(X, y)
+        self.calls += 1
+        return loss, grad if self.calls % 2 else -grad
+
+    def predict(self, X):
+        return self.net.predict(X)
+
+
+def test_pgd_keeps_the_first_successful_iterate(net, data):
+    """Rows move independently, so a row the last iterate leaves correct and that keep_success
+    never froze followed the same path in both runs, while a row fooled once stays fooled with
+    keep_success: never lower success, and strictly higher when the path goes back and forth."""
+    _, _, X, y = data
+    X, y = X[:300], y[:300]
+    kept = pgd(AlternatingGradModel(net), X, y, 0.1, step_size=0.1, steps=8, seed=2)
+    last = pgd(AlternatingGradModel(net), X, y, 0.1, step_size=0.1, steps=8, seed=2, keep_success=False)
+    assert kept.params["keep_success"] and not last.params["keep_success"]
+    _in_ball_and_box(kept.X_adv, X, 0.1)
+    assert np.all(kept.success >= last.success)
+    assert kept.success.sum() > last.success.sum() + 10
+
+
 def test_pgd_is_seeded(net, data):
     _, _, X, y = data
     a = pgd(net, X[:50], y[:50], 0.1, steps=5, seed=3).X_adv
@@ -263,6 +292,8 @@ def test_bad_attack_options(net, data):
         pgd(net, X, y, 0.1, steps=0)
     with pytest.raises(ValueError, match="step_size"):
         pgd(net, X, y, 0.1, step_size=-1.0)
+    with pytest.raises(TypeError, match="keep_success"):
+        pgd(net, X, y, 0.1, keep_success=1)
     with pytest.raises(ValueError, match="target must differ"):
         fgsm(net, X, y, 0.1, target=y)
     with pytest.raises(ValueError, match="target must be None"):

@@ -38,8 +38,9 @@ def test_results_are_complete_and_consistent(quick_run):
     summary, seed0 = results["summary"], results["per_seed"][0]
     assert set(seed0["models"]) == {reproduce.BASELINE} | {v.key for v in reproduce.VARIANTS}
     for name, entry in seed0["models"].items():
-        for key in ("original", "transfer_fgsm", "transfer_lbfgs", "whitebox_fgsm", "whitebox_pgd"):
+        for key in ("original", "transfer_fgsm", "transfer_lbfgs", "whitebox_fgsm", "whitebox_pgd", "whitebox_worst"):
             assert 0.0 <= entry[key] <= 1.0, (name, key)
+        assert entry["whitebox_worst"] <= min(entry["whitebox_fgsm"], entry["whitebox_pgd"])
         assert len(entry["corruptions"]) == 10
         for corruption in entry["corruptions"].values():
             assert len(corruption["by_severity"]) == 5

@@ -303,6 +303,7 @@ def pgd(
     random_start: bool = True,
     seed: int = 0,
     target=None,
+    keep_success: bool = True,
 ) -> AttackResult:
     """L-inf projected gradient descent (Madry et al., 2018).
 
@@ -319,11 +320,18 @@ def pgd(
         ``[0, 1]``) instead of ``X``.
     seed : int, default 0
         Seed of the random start (and of ``target="random"``).
+    keep_success : bool, default True
+        Keep, per row, the first iterate that fools the model (checked with
+        ``predict`` after every step) instead of the last one.  With a noisy
+        gradient (a GLR network's likelihood-ratio estimate) later steps can
+        wander back across the decision boundary, and the last iterate then
+        understates the attack.
 
     Returns
     -------
     AttackResult
-        The last iterate; every row satisfies ``|X_adv - X| <= eps`` and
+        The first successful iterate of each row (``keep_success``), else the
+        last iterate; every row satisfies ``|X_adv - X| <= eps`` and
         ``0 <= X_adv <= 1``.
     """
     X, y = _prepare(model, X, y)
@@ -332,8 +340,9 @@ def pgd(
     if step_size is None:
         step_size = 2.5 * eps / steps
     step_size = _check_real(step_size, "step_size")
-    if not isinstance(random_start, (bool, np.bool_)):
-        raise TypeError("random_start must be a bool")
+    for flag, name in ((random_start, "random_start"), (keep_success, "keep_success")):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool")
     t = _resolve_target(model, X, y, target, seed)
     labels = y if t is None else t
     sgn = 1.0 if t is None else -1.0
@@ -345,16 +354,24 @@ def pgd(
         X_adv = np.clip(X + rng.uniform(-eps, eps, size=X.shape), lo, hi)
     else:
         X_adv = X.copy()
+    active = np.arange(X.shape[0])          # rows still being attacked
     if eps > 0 and step_size > 0:
         for _ in range(steps):
-            _, grad = _loss_grad(model, X_adv, labels)
-            X_adv = np.clip(X_adv + (sgn * step_size) * np.sign(grad), lo, hi)
+            if keep_success:
+                pred = _predict(model, X_adv[active])
+                fooled = (pred == t[active]) if t is not None else (pred != y[active])
+                active = active[~fooled]
+                if active.size == 0:
+                    break
+            _, grad = _loss_grad(model, X_adv[active], labels[active])
+            X_adv[active] = np.clip(X_adv[active] + (sgn * step_size) * np.sign(grad), lo[active], hi[active])
     params = {
         "attack": "pgd",
         "eps": eps,
         "step_size": step_size,
         "steps": steps,
         "random_start": bool(random_start),
+        "keep_success": bool(keep_success),
         "seed": seed,
         "targeted": t is not None,
     }
