@@ -40,7 +40,9 @@ def test_results_are_complete_and_consistent(quick_run):
     for name, entry in seed0["models"].items():
         for key in ("original", "transfer_fgsm", "transfer_lbfgs", "whitebox_fgsm", "whitebox_pgd", "whitebox_worst"):
             assert 0.0 <= entry[key] <= 1.0, (name, key)
-        assert entry["whitebox_worst"] <= min(entry["whitebox_fgsm"], entry["whitebox_pgd"])
+        white_box = [v for k, v in entry.items() if k.startswith("whitebox_") and not k.endswith("curve")]
+        assert entry["whitebox_worst"] <= min(white_box)
+        assert ("whitebox_pgd_smoothed" in entry) == (name != reproduce.BASELINE)   # BPDA for GLR networks
         assert len(entry["corruptions"]) == 10
         for corruption in entry["corruptions"].values():
             assert len(corruption["by_severity"]) == 5

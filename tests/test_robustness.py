@@ -71,3 +71,63 @@ def test_lr_input_gradient_is_unbiased_for_a_sigmoid_network():
     se = np.sqrt(runs.var(axis=0, ddof=1) / 30 + path.var(axis=0, ddof=1) / 30)
     assert np.all(np.abs(diff) < 5.5 * se), np.max(np.abs(diff) / se)
     assert se.max() < 0.15 * np.abs(path.mean(axis=0)).max()
+
+
+@pytest.mark.parametrize("activation", ["threshold", "sign", "staircase", "quantized_relu", "sigmoid", "relu"])
+@pytest.mark.parametrize("noise", [glrnet.Gaussian(2.0), glrnet.Laplace(0.8)], ids=["gaussian", "laplace"])
+def test_noise_average_of_activations(activation, noise):
+    """phi_bar(v) = E[phi(v + r)] against a Monte-Carlo mean (4 standard errors), and
+    phi_bar' against central differences of phi_bar."""
+    act = glrnet.Activation(activation, levels=4)
+    v = np.linspace(-4, 5, 19)
+    value, slope = act.noise_average(v, noise, nodes=2048)
+    draws = noise.sample(np.random.default_rng(7), (200_000, 1))
+    samples = act(v + draws)
+    se = samples.std(axis=0) / np.sqrt(len(draws))
+    assert np.all(np.abs(value - samples.mean(axis=0)) <= 4 * se + 1e-3), np.max(np.abs(value - samples.mean(axis=0)))
+    h = 1e-4
+    numeric = (act.noise_average(v + h, noise, nodes=2048)[0] - act.noise_average(v - h, noise, nodes=2048)[0]) / (2 * h)
+    np.testing.assert_allclose(slope, numeric, rtol=1e-3, atol=2e-3)
+
+
+def test_smoothed_threshold_is_the_gaussian_cdf():
+    from scipy import stats
+
+    value, slope = glrnet.Activation("threshold").noise_average(np.linspace(-5, 5, 41), glrnet.Gaussian(2.0))
+    np.testing.assert_allclose(value, stats.norm.cdf(np.linspace(-5, 5, 41) / 2.0), rtol=1e-12)
+    np.testing.assert_allclose(slope, stats.norm.pdf(np.linspace(-5, 5, 41) / 2.0) / 2.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation, noise", [("sigmoid", glrnet.Gaussian(1.0)), ("sign", glrnet.Laplace(0.7)),
+                                               ("staircase", glrnet.Logistic(0.5))])
+def test_smoothed_surrogate_gradient_matches_finite_differences(activation, noise):
+    from glrnet.robustness import SmoothedSurrogate
+
+    rng = np.random.default_rng(4)
+    model = glrnet.MLP([6, 5, 4, 3], activation, noise, seed=2)
+    surrogate = SmoothedSurrogate(model)
+    X, y = rng.random((4, 6)), np.array([0, 1, 2, 1])
+    loss, grad = surrogate.loss_gradient(X, y)
+    h = 1e-6
+    numeric = np.zeros_like(X)
+    for j in range(X.shape[1]):
+        step = np.zeros_like(X)
+        step[:, j] = h
+        numeric[:, j] = (surrogate.loss_gradient(X + step, y)[0] - surrogate.loss_gradient(X - step, y)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7 * np.abs(numeric).max())
+    assert loss.shape == (4,) and np.all(loss > 0)
+
+
+def test_smoothed_surrogate_attacks_a_step_network(trained_threshold, default_data):
+    """PGD aimed by the surrogate's gradient hurts the real noisy threshold network."""
+    d = default_data
+    X, y = d.X_test[:300], d.y_test[:300]
+    smoothed = NoisyModel(trained_threshold, predict_replications=50, attack_gradient="smoothed", seed=1)
+    clean = np.mean(smoothed.predict(X) == y)
+    attacked = np.mean(smoothed.predict(attacks.pgd(smoothed, X, y, 0.15, steps=10).X_adv) == y)
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], size=X.shape)
+    random = np.mean(smoothed.predict(np.clip(X + 0.15 * signs, 0, 1)) == y)
+    assert clean > 0.6
+    assert attacked < random - 0.15, (clean, random, attacked)
+    with pytest.raises(ValueError, match="attack_gradient"):
+        NoisyModel(trained_threshold, attack_gradient="pathwise")

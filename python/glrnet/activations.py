@@ -99,6 +99,41 @@ class Activation:
     def params(self) -> dict:
         return {"name": self.name, "slope": self.slope, "levels": self.levels}
 
+    def steps(self):
+        """A discontinuous activation as ``(floor, [(c_k, J_k), ...])``: phi(v) = floor + sum_k J_k 1{v > c_k}."""
+        m = self.levels
+        if self.name == "threshold":
+            return 0.0, [(0.0, 1.0)]
+        if self.name == "sign":
+            return -1.0, [(0.0, 2.0)]
+        if self.name == "staircase":      # m phi_s(v) >= k  <=>  v >= logit(k / m) / s
+            return 0.0, [(math.log(k / (m - k)) / self.slope, 1.0 / (m - 1)) for k in range(1, m)]
+        if self.name == "quantized_relu":
+            return 0.0, [(float(k), 1.0) for k in range(1, m)]
+        raise ValueError(f"the {self.name} activation is continuous")
+
+    def noise_average(self, v, noise, nodes=256):
+        """phi_bar(v) = E[phi(v + r)] and its derivative, element-wise, for noise r.
+
+        Smooth even for step activations: with phi = floor + sum_k J_k 1{v > c_k},
+        phi_bar(v) = floor + sum_k J_k F(v - c_k) and phi_bar'(v) = sum_k J_k f(v - c_k)
+        exactly (F, f: the noise's CDF and density; symmetric noise).  Continuous
+        activations average phi and phi' over ``nodes`` equiprobable noise quantiles.
+        """
+        v = np.asarray(v, dtype=np.float64)
+        distribution = noise.distribution()
+        if not self.continuous:
+            floor, jumps = self.steps()
+            value = np.full_like(v, floor)
+            slope = np.zeros_like(v)
+            for c, jump in jumps:
+                value += jump * distribution.cdf(v - c)
+                slope += jump * distribution.pdf(v - c)
+            return value, slope
+        r = distribution.ppf((np.arange(nodes) + 0.5) / nodes)
+        shifted = v[..., None] + r
+        return self(shifted).mean(axis=-1), self.derivative(shifted).mean(axis=-1)
+
 
 def as_activation(spec) -> Activation:
     """An Activation from an instance, a name, or a params dict."""

@@ -9,14 +9,21 @@ and the input gradient an adaptive attacker uses is the likelihood-ratio estimat
 ``d E[L] / d x = W0^T E[L psi(r^(1))]`` over ``gradient_replications`` draws.
 That estimate is unbiased even for step activations, whose pathwise gradient is
 zero almost everywhere, so the robustness is not overstated by gradient masking.
+
+:class:`SmoothedSurrogate` is a second, independent attacker's gradient (BPDA,
+Athalye, Carlini & Wagner 2018): backpropagation through a smooth stand-in of the
+network in which every activation is replaced by its noise average
+``phi_bar(v) = E[phi(v + r)]`` (for a threshold unit under Gaussian noise,
+``Phi(v / sigma)``).  It has no Monte-Carlo variance, so if the likelihood-ratio
+attack were weak only because its gradient is noisy, this one would show it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int, check_seed
+from ._validation import check_features, check_int, check_labels, check_seed
 
-__all__ = ["NoisyModel", "transfer_accuracy"]
+__all__ = ["NoisyModel", "SmoothedSurrogate", "transfer_accuracy"]
 
 
 class NoisyModel:
@@ -32,16 +39,24 @@ class NoisyModel:
     attack_loss : str
         Loss whose expectation the adaptive attacker increases (default: cross-entropy
         of the noisy output, also for networks trained on the 0-1 loss).
+    attack_gradient : {"likelihood_ratio", "smoothed"}
+        The attacker's input gradient: the likelihood-ratio estimate (default) or
+        backpropagation through the noise-averaged network (:class:`SmoothedSurrogate`,
+        whose loss is the cross-entropy of its output).
     seed : int
         Seeds the prediction and gradient noise streams.
     """
 
     def __init__(self, model, *, predict_replications=100, gradient_replications=1000,
-                 attack_loss="cross_entropy", seed=0, n_threads=None):
+                 attack_loss="cross_entropy", attack_gradient="likelihood_ratio", seed=0, n_threads=None):
         self.model = model
         self.predict_replications = check_int(predict_replications, "predict_replications", minimum=0)
         self.gradient_replications = check_int(gradient_replications, "gradient_replications", minimum=1)
         self.attack_loss = attack_loss
+        if attack_gradient not in ("likelihood_ratio", "smoothed"):
+            raise ValueError(f"attack_gradient must be 'likelihood_ratio' or 'smoothed', got {attack_gradient!r}")
+        self.attack_gradient = attack_gradient
+        self._surrogate = SmoothedSurrogate(model) if attack_gradient == "smoothed" else None
         self.seed = check_seed(seed)
         self.n_threads = n_threads
         self._calls = 0
@@ -59,11 +74,67 @@ class NoisyModel:
         return np.argmax(self.predict_proba(X), axis=1)
 
     def loss_gradient(self, X, y):
-        """(per-sample expected loss, its likelihood-ratio input gradient); fresh noise per call."""
+        """(per-sample expected loss, its likelihood-ratio input gradient); fresh noise per call.
+        With ``attack_gradient="smoothed"``: the surrogate's loss and exact gradient."""
+        if self._surrogate is not None:
+            return self._surrogate.loss_gradient(X, y)
         self._calls += 1
         return self.model.input_gradient(X, y, self.gradient_replications, seed=self.seed,
                                          step=self._calls % (2**32 - 1), loss=self.attack_loss,
                                          n_threads=self.n_threads)
+
+
+class SmoothedSurrogate:
+    """The noise-averaged stand-in of a noisy MLP, for gradient-based attacks (BPDA).
+
+    Level l computes ``x_(l+1) = phi_bar_l(W_l x_l + b_l)`` with
+    ``phi_bar_l(v) = E[phi_l(v + r)]``, ``r`` the level's noise
+    (:meth:`Activation.noise_average`: exact CDF sums for step activations, a
+    quadrature for continuous ones).  For the first level this is the network's exact
+    mean activation given the input; deeper levels propagate means (a mean-field
+    approximation, good enough to aim an attack: its success is always measured on the
+    real noisy network).  The loss is the softmax cross-entropy of the output, and
+    ``loss_gradient`` its exact input gradient.
+    """
+
+    def __init__(self, model, nodes=256):
+        self.model = model
+        self.nodes = check_int(nodes, "nodes", minimum=8)
+
+    @property
+    def n_classes(self) -> int:
+        return self.model.n_classes
+
+    def _levels(self, x):
+        """Outputs and slopes phi_bar'(u) of every level."""
+        slopes = []
+        for w, b, activation, noise in zip(self.model.weights, self.model.biases, self.model.activations,
+                                           self.model.noises):
+            x, slope = activation.noise_average(x @ w.T + b, noise, self.nodes)
+            slopes.append(slope)
+        return x, slopes
+
+    def forward(self, X):
+        """The surrogate's output (n, n_classes)."""
+        return self._levels(check_features(X, self.model.n_inputs))[0]
+
+    def predict(self, X):
+        return np.argmax(self.forward(X), axis=1)
+
+    def loss_gradient(self, X, y):
+        """(per-sample cross-entropy of the surrogate, its exact input gradient)."""
+        x = check_features(X, self.model.n_inputs)
+        y = check_labels(y, x.shape[0], self.model.n_classes)
+        out, slopes = self._levels(x)
+        shifted = out - out.max(axis=1, keepdims=True)
+        log_total = np.log(np.exp(shifted).sum(axis=1))
+        rows = np.arange(len(y))
+        loss = log_total - shifted[rows, y]
+        upstream = np.exp(shifted - log_total[:, None])                 # d loss / d output
+        upstream[rows, y] -= 1.0
+        for level in reversed(range(self.model.n_levels)):
+            upstream = (upstream * slopes[level]) @ self.model.weights[level]
+        return loss, upstream
 
 
 def transfer_accuracy(models: dict, X_adv, y) -> dict:
