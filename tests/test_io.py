@@ -70,3 +70,32 @@ def test_rejects_other_files_and_newer_versions(tmp_path):
         glrnet.load(future)
     with pytest.raises(FileNotFoundError):
         glrnet.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("content, match", [
+    (lambda p: np.save(p, np.zeros(3)), "not a glrnet model file|not a readable"),
+    (lambda p: p.write_bytes(b"garbage"), "not a readable glrnet model file"),
+])
+def test_malformed_files_get_a_value_error(tmp_path, content, match):
+    path = tmp_path / "bad.npz"
+    content(path)
+    if not path.exists():                        # np.save appends .npy
+        path = tmp_path / "bad.npz.npy"
+    with pytest.raises(ValueError, match=match):
+        glrnet.load(path)
+
+
+def test_incomplete_model_file(tmp_path):
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files if k != "weight_1"}
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="incomplete glrnet model file"):
+        glrnet.load(path)
+
+
+def test_written_file_has_the_usual_permissions(tmp_path):
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~glr_io._UMASK

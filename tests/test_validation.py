@@ -21,6 +21,7 @@ Y = np.array([0, 1, 0, 1, 1])
     ({"X": np.where(X > 0.5, np.nan, X)}, ValueError, "NaN"),
     ({"X": np.where(X > 0.5, np.inf, X)}, ValueError, "NaN or infinity"),
     ({"X": X.astype(str)}, TypeError, "numeric"),
+    ({"X": X * 1e39}, ValueError, "X has values beyond the float32 range"),
     ({"X": None}, TypeError, "X"),
     ({"y": Y[:4]}, ValueError, "4 labels for 5"),
     ({"y": Y + 1}, ValueError, r"y must be in \[0, 2\)"),
@@ -40,6 +41,7 @@ Y = np.array([0, 1, 0, 1, 1])
     ({"baseline": 1}, TypeError, "baseline"),
     ({"n_threads": 0}, ValueError, "n_threads"),
     ({"n_threads": "two"}, TypeError, "n_threads"),
+    ({"n_threads": 2**40}, ValueError, "n_threads"),
 ])
 def test_gradient_rejects_bad_input(model, kwargs, error, match):
     args = {"X": X, "y": Y, "replications": 10}
@@ -58,6 +60,12 @@ def test_gradient_rejects_bad_input(model, kwargs, error, match):
     (lambda: glrnet.MLP([4, 3, 2], 3), TypeError, "activation"),
     (lambda: glrnet.MLP([4, 3, 2], noise="cauchy"), ValueError, "noise"),
     (lambda: glrnet.MLP([4, 3, 2], noise=1.0), TypeError, "noise"),
+    (lambda: glrnet.MLP([4] + [2] * 256), ValueError, "at most 255 levels"),
+    (lambda: glrnet.Gaussian(1e-30), ValueError, "scale must lie in"),
+    (lambda: glrnet.Gaussian(1e39), ValueError, "scale must lie in"),
+    (lambda: glrnet.StudentT(1e20, 1.0), ValueError, "nu must lie in"),
+    (lambda: glrnet.Activation("staircase", levels=2**40), ValueError, "levels"),
+    (lambda: glrnet.Activation("sigmoid", slope=1e39), ValueError, "slope"),
     (lambda: glrnet.MLP([4, 3, 2], loss="mse"), ValueError, "loss"),
     (lambda: glrnet.Gaussian(0.0), ValueError, "scale"),
     (lambda: glrnet.Gaussian(-2.0), ValueError, "scale"),
@@ -117,3 +125,33 @@ def test_binding_never_crashes_on_inconsistent_arrays():
     with pytest.raises(ValueError, match="rejected"):
         _glrcore.estimate(w, b, **bad_scale, X=np.zeros((2, 4)), y=np.zeros(2, np.int64), loss=0, replications=4,
                           seed=0, step=0, flags=0, n_threads=1)
+
+
+def test_parameters_beyond_float32_are_rejected(model):
+    weights = [w.copy() for w in model.weights]
+    weights[1][0, 0] = 1e39
+    with pytest.raises(ValueError, match="weights of level 1 has values beyond the float32 range"):
+        model.set_parameters(weights, model.biases)
+    model.biases[0][0] = -1e39          # set behind set_parameters' back: caught before the kernel
+    with pytest.raises(ValueError, match="biases of level 0"):
+        model.gradient(X, Y, 10)
+
+
+def test_validation_data_come_in_pairs(model):
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        glrnet.train(model, X, Y, epochs=1, replications=10, X_val=X, progress=False)
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        glrnet.train(model, X, Y, epochs=1, replications=10, y_val=Y, progress=False)
+    with pytest.raises(ValueError, match="eval_replications"):
+        glrnet.train(model, X, Y, epochs=1, replications=10, X_val=X, y_val=Y, eval_replications=2**40,
+                     progress=False)
+    with pytest.raises(ValueError, match="X_val and y_val must be given together"):
+        glrnet.GLRClassifier(epochs=1, replications=10).fit(X, Y, X_val=X)
+
+
+def test_score_splits_ties(model):
+    """An all-zero threshold network ties every class: score counts 1/2 per image, like evaluate."""
+    model.set_parameters([np.zeros_like(w) for w in model.weights], [np.zeros_like(b) for b in model.biases])
+    assert model.score(X, Y) == pytest.approx(0.5)
+    assert model.evaluate(X, Y, 1)["accuracy"] == pytest.approx(0.5, abs=0.5)   # noisy: any draw
+    assert np.array_equal(model.predict(X), np.zeros(len(X)))                      # first of the tied classes

@@ -24,7 +24,7 @@ def effective_n_threads(n_threads=None) -> int:
     from ._validation import check_int
 
     if n_threads is not None:
-        n_threads = check_int(n_threads, "n_threads")
+        n_threads = check_int(n_threads, "n_threads", minimum=-1024, maximum=1024)
         if n_threads == 0:
             raise ValueError("n_threads must not be 0 (use None for the default)")
     if not openmp_enabled():

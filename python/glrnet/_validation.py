@@ -7,7 +7,17 @@ from numbers import Integral, Real
 
 import numpy as np
 
-__all__ = ["check_int", "check_real", "check_features", "check_labels", "check_seed", "check_bool"]
+__all__ = ["check_int", "check_real", "check_features", "check_labels", "check_seed", "check_bool",
+           "check_float32_range", "FLOAT32_MAX"]
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(arr, name):
+    """The kernel computes in float32: values beyond its range would silently become infinite."""
+    if arr.size and np.abs(arr).max() > FLOAT32_MAX:
+        raise ValueError(f"{name} has values beyond the float32 range (|value| <= {FLOAT32_MAX:.3g}) the kernel "
+                         f"computes in")
 
 
 def check_int(value, name, *, minimum=None, maximum=None):
@@ -63,6 +73,7 @@ def check_features(X, n_features, name="X"):
     arr = arr.astype(np.float64, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
+    check_float32_range(arr, name)
     return arr
 
 

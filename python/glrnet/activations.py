@@ -44,10 +44,11 @@ class Activation:
     def __post_init__(self):
         if not isinstance(self.name, str) or self.name not in _CODES:
             raise ValueError(f"activation must be one of {list(_CODES)}, got {self.name!r}")
-        if isinstance(self.slope, bool) or not isinstance(self.slope, Real) or not math.isfinite(self.slope) or self.slope <= 0:
-            raise ValueError(f"activation slope must be a positive finite number, got {self.slope!r}")
-        if isinstance(self.levels, bool) or not isinstance(self.levels, Integral) or self.levels < 2:
-            raise ValueError(f"staircase levels must be an integer >= 2, got {self.levels!r}")
+        if isinstance(self.slope, bool) or not isinstance(self.slope, Real) or not math.isfinite(self.slope) \
+                or not 1e-12 <= self.slope <= 1e12:
+            raise ValueError(f"activation slope must be a number in [1e-12, 1e12], got {self.slope!r}")
+        if isinstance(self.levels, bool) or not isinstance(self.levels, Integral) or not 2 <= self.levels <= 2**16:
+            raise ValueError(f"staircase levels must be an integer in [2, 65536], got {self.levels!r}")
         object.__setattr__(self, "slope", float(self.slope))
         object.__setattr__(self, "levels", int(self.levels))
 

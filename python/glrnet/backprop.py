@@ -492,10 +492,9 @@ BP_FORMAT = "glrnet-bp"
 
 def save_bp(network: BPNetwork, path, *, metadata=None) -> None:
     """Write a BPNetwork to one ``.npz`` file, atomically and without pickle."""
-    import io as _io
     import json
 
-    from .io import atomic_write_bytes
+    from .io import atomic_savez
 
     header = {"format": BP_FORMAT, "version": 1, "layer_sizes": list(network.layer_sizes),
               "activation": network.activation, "seed": network.seed,
@@ -504,24 +503,27 @@ def save_bp(network: BPNetwork, path, *, metadata=None) -> None:
     for l, (w, b) in enumerate(zip(network.weights, network.biases)):
         arrays[f"weight_{l}"] = w
         arrays[f"bias_{l}"] = b
-    buffer = _io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_savez(path, **arrays)
 
 
 def load_bp(path) -> BPNetwork:
     """Read a BPNetwork written by :func:`save_bp`."""
     import json
 
-    with np.load(path, allow_pickle=False) as archive:
+    from .io import open_archive
+
+    with open_archive(path, "glrnet BP model file") as archive:
         if "header" not in archive.files:
             raise ValueError(f"{path} is not a glrnet BP model file")
         header = json.loads(archive["header"].tobytes().decode("utf-8"))
         if header.get("format") != BP_FORMAT:
             raise ValueError(f"{path} is not a glrnet BP model file (format {header.get('format')!r})")
-        network = BPNetwork(header["layer_sizes"], header["activation"], seed=header["seed"])
-        network.weights = [archive[f"weight_{l}"].astype(np.float64) for l in range(len(network.weights))]
-        network.biases = [archive[f"bias_{l}"].astype(np.float64) for l in range(len(network.biases))]
+        try:
+            network = BPNetwork(header["layer_sizes"], header["activation"], seed=header["seed"])
+            network.weights = [archive[f"weight_{l}"].astype(np.float64) for l in range(len(network.weights))]
+            network.biases = [archive[f"bias_{l}"].astype(np.float64) for l in range(len(network.biases))]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is an incomplete glrnet BP model file: missing {exc}") from exc
     network.history_ = header.get("history", {})
     network.metadata = header.get("metadata", {})
     return network

@@ -1,6 +1,7 @@
 """A scikit-learn classifier trained by GLR (works with clone, GridSearchCV, pipelines)."""
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,7 +10,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .activations import ACTIVATION_NAMES, Activation
-from .losses import LOSS_CODES
+from ._validation import check_float32_range
+from .losses import LOSS_CODES, correct_fraction
 from .network import MLP
 from .noise import NOISE_FAMILIES, as_noise
 from .optim import OPTIMIZERS, SCHEDULES
@@ -26,7 +28,7 @@ class _Interval:
         if isinstance(value, bool) or not isinstance(value, self.kind):
             raise TypeError(f"{name} must be {'an integer' if self.kind is Integral else 'a real number'}, "
                             f"got {value!r}")
-        if not np.isfinite(value) or (value <= self.low if self.low_open else value < self.low) or \
+        if not math.isfinite(value) or (value <= self.low if self.low_open else value < self.low) or \
                 (self.high is not None and value > self.high):
             bound = f"{'>' if self.low_open else '>='} {self.low}" + (f" and <= {self.high}" if self.high else "")
             raise ValueError(f"{name} must be {bound}, got {value!r}")
@@ -112,7 +114,7 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         "antithetic": _Bool(),
         "predict_replications": _Interval(Integral, 0, 2**32 - 1),
         "random_state": _Interval(Integral, 0, 2**63 - 1),
-        "n_threads": _Optional(_Interval(Integral, -64)),
+        "n_threads": _Optional(_Interval(Integral, -64, 1024)),
         "verbose": _Bool(),
     }
 
@@ -182,6 +184,8 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("y must contain at least two classes")
         self.model_ = self._build(X.shape[1], len(self.classes_))
         val = {}
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together")
         if X_val is not None:
             val = {"X_val": self._check_X(X_val), "y_val": self._encode(y_val)}
         self.history_ = train(self.model_, X, encoded, epochs=self.epochs, batch_size=self.batch_size,
@@ -195,13 +199,14 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         if X is None:
             raise TypeError("X must be an array, got None")
         X = np.asarray(X)
-        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        if X.dtype == object or np.iscomplexobj(X) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise TypeError(f"X must be numeric, got dtype {X.dtype}")
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
         X = X.astype(np.float64, copy=False)
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinity")
+        check_float32_range(X, "X")
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -225,6 +230,17 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
                                          step=2**32 - 1, n_threads=self.n_threads)
 
     def predict(self, X):
-        """Most probable class under neuronal noise."""
+        """Most probable class under neuronal noise (the first of tied classes)."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of the noisy predictions, a tie among t classes counting 1/t (README)."""
+        proba = self.predict_proba(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != proba.shape[0]:
+            raise ValueError(f"y must be 1-D with {proba.shape[0]} labels, got shape {y.shape}")
+        known = np.isin(y, self.classes_)
+        per_row = np.zeros(len(y))
+        per_row[known] = correct_fraction(proba[known], np.searchsorted(self.classes_, y[known]))
+        return float(np.average(per_row, weights=sample_weight))

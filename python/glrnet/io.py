@@ -15,10 +15,22 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["save_model", "load_model", "atomic_write_bytes", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "atomic_write_bytes", "atomic_savez", "open_archive", "FORMAT",
+           "FORMAT_VERSION"]
 
 FORMAT = "glrnet-model"
 FORMAT_VERSION = 1
+
+
+def _process_umask() -> int:
+    # os.umask can only be read by setting it: do it once, at import, not while other
+    # threads may be creating files
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
 
 
 def atomic_write_bytes(path, data: bytes):
@@ -28,10 +40,14 @@ def atomic_write_bytes(path, data: bytes):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
+        handle = os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    try:
+        with handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)   # mkstemp's 0600 -> the usual permissions
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -42,6 +58,26 @@ def atomic_write_bytes(path, data: bytes):
         raise
 
 
+def atomic_savez(path, **arrays):
+    """``np.savez_compressed`` written atomically (:func:`atomic_write_bytes`)."""
+    buffer = _io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def open_archive(path, what="glrnet model file"):
+    """``np.load(path, allow_pickle=False)`` of an ``.npz`` archive, or a ValueError that says why not."""
+    try:
+        archive = np.load(os.fspath(path), allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable {what}: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a {what} (a single array, not an .npz archive)")
+    return archive
+
+
 def save_model(model, path, *, metadata=None):
     """Save an MLP (and optional JSON-serialisable ``metadata``) to ``path``."""
     header = {"format": FORMAT, "version": FORMAT_VERSION, "config": model.get_config(),
@@ -50,13 +86,11 @@ def save_model(model, path, *, metadata=None):
     for l, (w, b) in enumerate(zip(model.weights, model.biases)):
         arrays[f"weight_{l}"] = np.asarray(w, dtype=np.float64)
         arrays[f"bias_{l}"] = np.asarray(b, dtype=np.float64)
-    buffer = _io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_savez(path, **arrays)
 
 
 def read_header(path) -> dict:
-    with np.load(os.fspath(path), allow_pickle=False) as archive:
+    with open_archive(path) as archive:
         return _header(archive, path)
 
 
@@ -76,17 +110,14 @@ def load_model(path):
     """Load a model saved by :func:`save_model`; ``model.metadata`` holds the saved metadata."""
     from .network import MLP
 
-    try:
-        archive = np.load(os.fspath(path), allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ValueError(f"{path} is not a readable glrnet model file: {exc}") from exc
-    with archive:
+    with open_archive(path) as archive:
         header = _header(archive, path)
-        model = MLP.from_config(header["config"])
-        weights = [archive[f"weight_{l}"] for l in range(model.n_levels)]
-        biases = [archive[f"bias_{l}"] for l in range(model.n_levels)]
+        try:
+            model = MLP.from_config(header["config"])
+            weights = [archive[f"weight_{l}"] for l in range(model.n_levels)]
+            biases = [archive[f"bias_{l}"] for l in range(model.n_levels)]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is an incomplete glrnet model file: missing {exc}") from exc
     model.set_parameters(weights, biases)
     model.metadata = header.get("metadata", {})
     return model

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _glrcore
 from ._config import effective_n_threads
-from ._validation import check_bool, check_features, check_int, check_labels, check_seed
+from ._validation import check_bool, check_features, check_float32_range, check_int, check_labels, check_seed
 from .activations import Activation, as_activation
 from .losses import LOSS_CODES, check_loss, correct_fraction, loss_values
 from .noise import Gaussian, Noise, as_noise
@@ -79,6 +79,8 @@ class MLP:
         sizes = [check_int(s, "layer_sizes entries", minimum=1, maximum=2**24) for s in layer_sizes]
         if len(sizes) < 2:
             raise ValueError(f"layer_sizes needs an input and an output width, got {list(layer_sizes)}")
+        if len(sizes) > 256:
+            raise ValueError(f"layer_sizes allows at most 255 levels, got {len(sizes) - 1}")
         self.layer_sizes = tuple(sizes)
         n_levels = len(sizes) - 1
         self.activations = _per_level(activation, n_levels, as_activation, "activation")
@@ -142,6 +144,8 @@ class MLP:
                 raise ValueError(f"level {l}: expected shapes {w0.shape} and {b0.shape}, got {w.shape} and {b.shape}")
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"level {l}: parameters must be finite")
+            check_float32_range(w, f"weights of level {l}")
+            check_float32_range(b, f"biases of level {l}")
             new_w.append(w)
             new_b.append(b)
         self.weights, self.biases = new_w, new_b
@@ -151,6 +155,8 @@ class MLP:
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             if not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise ValueError(f"the parameters of level {l} are not finite (diverged training?)")
+            check_float32_range(w, f"weights of level {l}")
+            check_float32_range(b, f"biases of level {l}")
         return dict(
             weights=[np.ascontiguousarray(w, dtype=np.float32) for w in self.weights],
             biases=[np.ascontiguousarray(b, dtype=np.float32) for b in self.biases],
@@ -275,14 +281,14 @@ class MLP:
         return out["proba" if kind == "softmax" else "votes"]
 
     def predict(self, X, replications=0, **kwargs):
-        """Most probable class (see predict_proba)."""
+        """Most probable class (see predict_proba); the first of tied classes."""
         return np.argmax(self.predict_proba(X, replications, **kwargs), axis=1)
 
     def score(self, X, y, replications=0, **kwargs) -> float:
-        """Accuracy of ``predict``."""
+        """Accuracy of the predictions, a tie among t classes counting 1/t (as everywhere in glrnet)."""
         X = check_features(X, self.n_inputs)
         y = check_labels(y, X.shape[0], self.n_classes)
-        return float(np.mean(self.predict(X, replications, **kwargs) == y))
+        return float(np.mean(correct_fraction(self.predict_proba(X, replications, **kwargs), y)))
 
     # --------------------------------------------------------- attack protocol
     def loss_gradient(self, X, y, *, replications=1000, seed=0):

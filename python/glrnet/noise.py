@@ -29,12 +29,19 @@ from scipy import stats
 __all__ = ["Noise", "Gaussian", "Laplace", "Logistic", "StudentT", "as_noise", "NOISE_FAMILIES"]
 
 
+# The kernel computes the scores in float32 (r / scale^2 and the like): scales and degrees
+# of freedom in this range keep them finite and normal.
+_RANGE = (1e-12, 1e12)
+
+
 def _positive(value, name):
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value) or value <= 0.0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if not _RANGE[0] <= value <= _RANGE[1]:
+        raise ValueError(f"{name} must lie in [{_RANGE[0]:g}, {_RANGE[1]:g}] (float32 scores), got {value!r}")
     return value
 
 

@@ -26,8 +26,11 @@ __all__ = ["glr_gradient", "kernel_noise", "pathwise_gradient", "exact_threshold
 
 def kernel_noise(model, n_samples, replications, *, seed=0, step=0, antithetic=False):
     """The kernel's noise for (seed, step) as one array per level, each (N, K, width)."""
+    from ._validation import check_int
+
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    replications, seed, step, flags, _ = model._check_run(replications, seed, step, False, antithetic, None)
     spec = model._kernel_levels()
-    flags = _glrcore.FLAG_ANTITHETIC if antithetic else 0
     noise = _glrcore.sample_noise(**spec, n_samples=n_samples, replications=replications, seed=seed,
                                   step=step, flags=flags)
     bounds = np.cumsum([0] + [w.shape[0] for w in model.weights])

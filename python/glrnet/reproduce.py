@@ -171,9 +171,10 @@ def _train_glr(path, variant, data, settings, seed, threads, progress):
 def _adversarial_sets(path, surrogate, baseline, X, y, settings, seed):
     """Transfer attacks crafted on the surrogate, strength calibrated on the BP baseline."""
     from . import attacks
+    from .io import atomic_savez, open_archive
 
     if os.path.exists(path):
-        with np.load(path, allow_pickle=False) as cached:
+        with open_archive(path, "cached adversarial set") as cached:
             return {k: cached[k] for k in cached.files}
     fgsm_direction = np.sign(surrogate.loss_gradient(X, y)[1])
 
@@ -200,8 +201,7 @@ def _adversarial_sets(path, surrogate, baseline, X, y, settings, seed):
     }
     for e in settings.eps_grid:
         sets[f"fgsm_{e:g}"] = fgsm_at(e)
-    np.savez_compressed(path + ".tmp.npz", **sets)
-    os.replace(path + ".tmp.npz", path)
+    atomic_savez(path, **sets)
     return sets
 
 

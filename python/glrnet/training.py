@@ -62,7 +62,11 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     seed = check_seed(seed)
     progress = check_bool(progress, "progress")
-    eval_replications = check_int(eval_replications, "eval_replications", minimum=0)
+    from .network import MAX_REPLICATIONS
+
+    eval_replications = check_int(eval_replications, "eval_replications", minimum=0, maximum=MAX_REPLICATIONS)
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together")
     has_val = X_val is not None
     if has_val:
         X_val = check_features(X_val, model.n_inputs, "X_val")
