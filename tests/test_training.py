@@ -126,3 +126,45 @@ class TestClassifier:
 
         with pytest.raises(NotFittedError):
             glrnet.GLRClassifier().predict(np.zeros((1, 3)))
+
+
+def test_pathwise_training_of_the_same_noisy_network(default_data):
+    """The control estimator: backpropagation through the same noise stream trains a sigmoid network."""
+    d = default_data
+    model = glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0), seed=1)
+    history = glrnet.train(model, d.X_train, d.y_train, epochs=3, replications=50, learning_rate=0.03,
+                           optimizer="adam", estimator="pathwise", progress=False, seed=2)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert model.score(d.X_test, d.y_test, replications=50) > 0.5
+    again = glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0), seed=1)
+    glrnet.train(again, d.X_train, d.y_train, epochs=3, replications=50, learning_rate=0.03,
+                 optimizer="adam", estimator="pathwise", progress=False, seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_parameters(), again.get_parameters()))
+
+
+def test_pathwise_gradient_is_backprop_through_the_kernel_noise(tiny_problem):
+    from glrnet import reference
+
+    X, y = tiny_problem
+    model = glrnet.MLP([5, 4, 3], "tanh", glrnet.Logistic(0.5), seed=3)
+    est = model.pathwise_gradient(X, y, 40, seed=4, step=9)
+    noise = [n.astype(np.float64) for n in reference.kernel_noise(model, len(X), 40, seed=4, step=9)]
+    grad_w, grad_b = reference.pathwise_gradient(model, X, y, noise)
+    for a, b in zip(est.weights + est.biases, grad_w + grad_b):
+        np.testing.assert_array_equal(a, b)
+    assert est.loss == pytest.approx(model.evaluate(X, y, 40, seed=4, step=9)["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"activation": "threshold"}, "continuous activations"),
+    ({"loss": "zero_one"}, "differentiable loss"),
+])
+def test_pathwise_gradient_refuses_what_it_cannot_differentiate(kwargs, match, tiny_problem):
+    X, y = tiny_problem
+    model = glrnet.MLP([5, 4, 3], kwargs.get("activation", "sigmoid"), loss=kwargs.get("loss", "cross_entropy"))
+    with pytest.raises(ValueError, match=match):
+        model.pathwise_gradient(X, y, 10)
+    with pytest.raises(ValueError, match="estimator"):
+        glrnet.train(model, X, y, epochs=1, replications=10, estimator="ipa", progress=False)
+    with pytest.raises(ValueError, match="GLR estimator only"):
+        glrnet.train(model, X, y, epochs=1, replications=10, estimator="pathwise", baseline=True, progress=False)

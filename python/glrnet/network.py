@@ -213,6 +213,32 @@ class MLP:
         return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"],
                            out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
 
+    def pathwise_gradient(self, X, y, replications=100, *, seed=0, step=0, loss=None) -> GLRGradient:
+        """Backpropagation through the noise (the pathwise or IPA estimator), for comparison.
+
+        The same noisy network and the same noise stream as :meth:`gradient`, but the
+        gradient is the mean over ``replications`` draws of backpropagation through
+        each noisy forward pass (Eq. 3 with phi' at the noisy pre-activations).  It
+        needs continuous, almost everywhere differentiable activations and a
+        differentiable loss, which is exactly what GLR does without; where both apply
+        they estimate the same gradient.  Computed in numpy (``glrnet.reference``).
+        """
+        from . import reference
+
+        X = check_features(X, self.n_inputs)
+        y = check_labels(y, X.shape[0], self.n_classes)
+        loss = self.loss if loss is None else check_loss(loss)
+        if loss not in ("cross_entropy", "squared"):
+            raise ValueError(f"the pathwise gradient needs a differentiable loss, not {loss!r}")
+        discontinuous = [a.name for a in self.activations if not a.continuous]
+        if discontinuous:
+            raise ValueError(f"the pathwise gradient needs continuous activations, not {discontinuous[0]!r}; "
+                             f"train it with GLR")
+        noise = reference.kernel_noise(self, X.shape[0], replications, seed=seed, step=step)
+        grad_w, grad_b, mean_loss, accuracy = reference.pathwise_gradient(
+            self, X, y, [n.astype(np.float64) for n in noise], loss=loss, return_loss=True)
+        return GLRGradient(grad_w, grad_b, mean_loss, accuracy)
+
     def input_gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, n_threads=None):
         """Likelihood-ratio estimate of d E[L] / d x for every sample.
 

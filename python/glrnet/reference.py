@@ -122,12 +122,13 @@ def _loss_and_output_gradient(loss, out, y):
     raise ValueError(f"the pathwise gradient needs a differentiable loss, not {loss!r}")
 
 
-def pathwise_gradient(model, X, y, noise, *, loss=None):
+def pathwise_gradient(model, X, y, noise, *, loss=None, return_loss=False):
     """Backpropagation through fixed noise (IPA), averaged over the replications.
 
     Needs continuous activations and a differentiable loss; its expectation is the
     true gradient d E[L] / d W, which the GLR estimator must match in mean.
-    Returns (grad_weights, grad_biases) as lists of float64 arrays.
+    Returns (grad_weights, grad_biases) as lists of float64 arrays, and with
+    ``return_loss`` also the mean loss and the mean accuracy (ties split).
     """
     loss = model.loss if loss is None else loss
     X = np.asarray(X, dtype=np.float64)
@@ -139,7 +140,7 @@ def pathwise_gradient(model, X, y, noise, *, loss=None):
         u = xs[-1] @ model.weights[l].T + model.biases[l] + noise[l]
         us.append(u)
         xs.append(model.activations[l](u))
-    _, delta = _loss_and_output_gradient(loss, xs[-1], y[:, None])
+    losses, delta = _loss_and_output_gradient(loss, xs[-1], y[:, None])
     grad_w = [None] * model.n_levels
     grad_b = [None] * model.n_levels
     for l in reversed(range(model.n_levels)):
@@ -147,6 +148,8 @@ def pathwise_gradient(model, X, y, noise, *, loss=None):
         grad_w[l] = delta.reshape(n * k, -1).T @ xs[l].reshape(n * k, -1) / (n * k)
         grad_b[l] = delta.reshape(n * k, -1).sum(axis=0) / (n * k)
         delta = delta @ model.weights[l]
+    if return_loss:
+        return grad_w, grad_b, float(losses.mean()), float(correct_fraction(xs[-1], y[:, None]).mean())
     return grad_w, grad_b
 
 

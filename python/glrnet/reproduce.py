@@ -52,6 +52,7 @@ class Settings:
     corruption_images: int | None = None   # None: the whole attack set
     lbfgs_max_iter: int = 100
     variance_reduction: bool = False    # GLR training with the leave-one-out baseline (not in the paper)
+    pathwise_replications: int = 100    # noise draws per sample of the pathwise control (low variance)
 
 
 PAPER = Settings()
@@ -60,7 +61,7 @@ PAPER = Settings()
 QUICK = Settings(limit=2000, epochs=8, zero_one_epochs=12, replications=500, bp_epochs=8,
                  attack_images=200, lbfgs_images=50, eps_grid=(0.1, 0.2, 0.3), predict_replications=20,
                  gradient_replications=200, pgd_steps=3, corruption_images=100, lbfgs_max_iter=30,
-                 variance_reduction=True)
+                 variance_reduction=True, pathwise_replications=20)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Variant:
     activation: str
     loss: str = "cross_entropy"
     noise: str = "gaussian"
+    estimator: str = "glr"              # "pathwise": backpropagation through the same noise (control)
 
     def epochs(self, settings: Settings) -> int:
         return settings.zero_one_epochs if self.loss == "zero_one" else settings.epochs
@@ -77,6 +79,9 @@ class Variant:
 
 # Table I: sigmoid and threshold, three other discontinuous activations, the 0-1 loss,
 # and Laplacian noise of the same variance (2 b^2 = sigma^2, Table II's 21-point claim).
+# Beyond the paper, a control: the same noisy sigmoid network trained by backpropagation
+# through the noise instead of GLR, which separates the effect of the noise from that of
+# the estimator.
 VARIANTS = (
     Variant("glr-sigmoid", "GLR sigmoid", "sigmoid"),
     Variant("glr-threshold", "GLR threshold", "threshold"),
@@ -87,6 +92,7 @@ VARIANTS = (
     Variant("glr-threshold-01", "GLR threshold, 0-1 loss", "threshold", "zero_one"),
     Variant("glr-sigmoid-laplace", "GLR sigmoid, Laplace noise", "sigmoid", noise="laplace"),
     Variant("glr-threshold-laplace", "GLR threshold, Laplace noise", "threshold", noise="laplace"),
+    Variant("pathwise-sigmoid", "noisy sigmoid, pathwise (control)", "sigmoid", estimator="pathwise"),
 )
 BASELINE = "bp-sigmoid"
 LABELS = {BASELINE: "BP sigmoid (baseline)", **{v.key: v.label for v in VARIANTS}}
@@ -155,10 +161,12 @@ def _train_glr(path, variant, data, settings, seed, threads, progress):
     model = MLP([data.X_train.shape[1], 20, data.n_classes], Activation(variant.activation, levels=4), noise,
                 loss=variant.loss, seed=seed)
     start = time.perf_counter()
+    glr = variant.estimator == "glr"
     history = train(model, data.X_train, data.y_train, epochs=variant.epochs(settings),
-                    batch_size=settings.batch_size, replications=settings.replications,
+                    batch_size=settings.batch_size,
+                    replications=settings.replications if glr else settings.pathwise_replications,
                     learning_rate=settings.learning_rate, batch_reduction="sum", seed=seed,
-                    baseline=settings.variance_reduction,
+                    baseline=settings.variance_reduction and glr, estimator=variant.estimator,
                     X_val=data.X_test, y_val=data.y_test, eval_replications=settings.predict_replications,
                     n_threads=threads, progress=progress)
     model.save(path, metadata={"history": history.as_dict(), "variant": asdict(variant),
@@ -267,7 +275,8 @@ def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, 
                           settings.bp_learning_rate / 2, seed, progress)
     glr = {}
     for variant in variants:
-        _log(f"[seed {seed}] {variant.label}: {variant.epochs(settings)} epochs, K = {settings.replications}")
+        draws = settings.replications if variant.estimator == "glr" else settings.pathwise_replications
+        _log(f"[seed {seed}] {variant.label}: {variant.epochs(settings)} epochs, K = {draws}")
         glr[variant.key] = _train_glr(os.path.join(seed_dir, f"{variant.key}.npz"), variant, data, settings, seed,
                                       threads, progress)
 
@@ -353,7 +362,9 @@ def write_tables(per_seed, summary, out_dir, settings):
     lines = [f"# Table I: accuracy on original and adversarial examples ({summary['data']})", "",
              f"{n} seed(s) ({', '.join(map(str, summary['seeds']))}), mean ± standard deviation; "
              f"{summary['n_train']} training images, {summary['n_attack']} attacked test images. "
-             f"GLR networks predict with neuronal noise averaged over {settings.predict_replications} draws.", "",
+             f"The noisy networks (GLR and the pathwise control, trained with the same noise by backpropagation "
+             f"through it over {settings.pathwise_replications} draws) predict with neuronal noise averaged over "
+             f"{settings.predict_replications} draws.", "",
              "| model | " + " | ".join(label for _, label in TABLE1_COLUMNS) + " | original, one noise draw |",
              "|---" * (len(TABLE1_COLUMNS) + 2) + "|"]
     for name in models:
@@ -370,7 +381,7 @@ def write_tables(per_seed, summary, out_dir, settings):
               f"{_cell(summary['lbfgs_surrogate_success'])} of the images) are scaled by "
               f"{scale[0]:.2f} ± {scale[1]:.2f}. White-box attacks at the same eps use each model's own gradient "
               f"(BP: exact; GLR: the likelihood-ratio input gradient over {settings.gradient_replications} "
-              f"replications) and, for GLR networks, backpropagation through the noise-averaged network "
+              f"replications) and, for the noisy networks, backpropagation through the noise-averaged network "
               f"(BPDA: every activation replaced by E[phi(v + r)], smooth even for steps; "
               f"glrnet.robustness.SmoothedSurrogate). PGD: {settings.pgd_steps} steps of "
               f"2.5 eps / {settings.pgd_steps} from a random start, keeping each image's first successful "

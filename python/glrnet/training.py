@@ -38,7 +38,7 @@ class History:
 def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learning_rate=0.1,
           schedule="constant", optimizer="sgd", momentum=0.9, baseline=False, antithetic=False,
           seed=0, X_val=None, y_val=None, eval_replications=100, n_threads=None, progress=True,
-          batch_reduction="mean", callback=None) -> History:
+          batch_reduction="mean", callback=None, estimator="glr") -> History:
     """Train ``model`` (an MLP) in place with mini-batch GLR stochastic approximation.
 
     Each step draws a mini-batch (shuffled every epoch with ``seed``), estimates the
@@ -51,6 +51,11 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     mini-batch; ``"sum"`` steps along the gradient of the summed loss instead (batch
     size times larger).  The paper does not say which it used; with 12 epochs at step
     0.1 only the summed reading converges (see README), and ``glrnet train`` uses it.
+
+    ``estimator="pathwise"`` trains the same noisy network by backpropagation through
+    the noise (:meth:`MLP.pathwise_gradient`, continuous activations only) instead of
+    GLR: the control that separates the effect of the neuronal noise from that of the
+    estimator.  ``baseline`` and ``antithetic`` apply to GLR only.
     """
     X = check_features(X, model.n_inputs)
     y = check_labels(y, X.shape[0], model.n_classes)
@@ -72,6 +77,10 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
         X_val = check_features(X_val, model.n_inputs, "X_val")
         y_val = check_labels(y_val, X_val.shape[0], model.n_classes, "y_val")
     opt = make_optimizer(optimizer, momentum)
+    if estimator not in ("glr", "pathwise"):
+        raise ValueError(f"estimator must be 'glr' or 'pathwise', got {estimator!r}")
+    if estimator == "pathwise" and (baseline or antithetic):
+        raise ValueError("baseline and antithetic apply to the GLR estimator only")
     if batch_reduction not in ("mean", "sum"):
         raise ValueError(f"batch_reduction must be 'mean' or 'sum', got {batch_reduction!r}")
     # validate the noise-related options once, before the first epoch
@@ -88,7 +97,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
         from tqdm.auto import tqdm
 
         interactive = sys.stderr.isatty()
-        bar = tqdm(total=total_steps, desc="GLR training", unit="batch", dynamic_ncols=True, file=sys.stderr,
+        bar = tqdm(total=total_steps, desc="GLR training" if estimator == "glr" else "pathwise training", unit="batch", dynamic_ncols=True, file=sys.stderr,
                    mininterval=0.1 if interactive else 15.0)
     try:
         for epoch in range(1, epochs + 1):
@@ -99,8 +108,11 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
             for first in range(0, n, batch_size):
                 index = order[first:first + batch_size]
                 lr = learning_rate_at(learning_rate, schedule, step, total_steps)
-                est = model.gradient(X[index], y[index], replications, seed=seed, step=step % 2**32,
-                                     baseline=baseline, antithetic=antithetic, n_threads=n_threads)
+                if estimator == "glr":
+                    est = model.gradient(X[index], y[index], replications, seed=seed, step=step % 2**32,
+                                         baseline=baseline, antithetic=antithetic, n_threads=n_threads)
+                else:
+                    est = model.pathwise_gradient(X[index], y[index], replications, seed=seed, step=step % 2**32)
                 grads = [g for pair in zip(est.weights, est.biases) for g in pair]
                 if batch_reduction == "sum":      # gradient of the summed mini-batch loss
                     grads = [g * len(index) for g in grads]
