@@ -83,6 +83,20 @@ def test_cache_of_another_protocol_is_refused(quick_run):
         reproduce.run(str(out), str(out), seeds=1, quick=True, progress=False)
 
 
+def test_cache_of_an_older_version_counts_new_settings_at_their_default(tmp_path):
+    from dataclasses import asdict
+
+    protocol = {"data": None, "settings": asdict(reproduce.PAPER)}
+    del protocol["settings"]["pathwise_replications"]          # as an older glrnet wrote it
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "protocol.json").write_text(json.dumps(protocol))
+    reproduce._check_cache_settings(str(tmp_path), None, reproduce.PAPER)      # compatible: no error
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="pathwise_replications"):
+        reproduce._check_cache_settings(str(tmp_path), None, replace(reproduce.PAPER, pathwise_replications=7))
+
+
 @pytest.mark.parametrize("option", [["--epochs", "0"], ["--limit", "-1"], ["--replications", "0"]])
 def test_bad_overrides(option, tmp_path):
     result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--out", str(tmp_path), *option],

@@ -494,6 +494,9 @@ def _check_cache_settings(out_dir, data_dir, settings):
     if os.path.exists(path):
         with open(path) as handle:
             cached = json.load(handle)
+        # a setting that an older glrnet did not have counts at its default
+        defaults = json.loads(json.dumps(asdict(Settings())))
+        cached["settings"] = {**{k: defaults[k] for k in protocol["settings"]}, **cached["settings"]}
         if cached != protocol:
             changed = sorted(k for k in protocol["settings"] if cached["settings"].get(k) != protocol["settings"][k])
             if cached["data"] != protocol["data"]:
