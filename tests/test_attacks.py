@@ -116,6 +116,34 @@ def test_pgd_keeps_the_first_successful_iterate(net, data):
     assert kept.success.sum() > last.success.sum() + 10
 
 
+class PositionalModel:
+    """Predicts like the net, except that rows at odd positions of a batch are always correct: a stand-in
+    for a noisy model whose noise is keyed by the row's position in the batch."""
+
+    def __init__(self, net, y):
+        self.net, self.y, self.n_classes = net, y, net.n_classes
+
+    def loss_gradient(self, X, y):
+        return self.net.loss_gradient(X, y)
+
+    def predict(self, X):
+        pred = self.net.predict(X)
+        pred[1::2] = self.y[1::2]
+        return pred
+
+
+def test_pgd_judges_success_on_the_whole_batch(net, data):
+    """keep_success must judge each row at its position in the batch, as the final evaluation does: here
+    no odd row can be fooled, so none may be frozen, and every even row is attacked as without the model's
+    quirk."""
+    _, _, X, y = data
+    X, y = X[:200], y[:200]
+    result = pgd(PositionalModel(net, y), X, y, 0.1, steps=10, seed=1)
+    plain = pgd(net, X, y, 0.1, steps=10, seed=1)
+    assert not result.success[1::2].any()
+    np.testing.assert_array_equal(result.X_adv[0::2], plain.X_adv[0::2])
+
+
 def test_pgd_is_seeded(net, data):
     _, _, X, y = data
     a = pgd(net, X[:50], y[:50], 0.1, steps=5, seed=3).X_adv

@@ -322,7 +322,9 @@ def pgd(
         Seed of the random start (and of ``target="random"``).
     keep_success : bool, default True
         Keep, per row, the first iterate that fools the model (checked with
-        ``predict`` after every step) instead of the last one.  With a noisy
+        ``predict`` on the whole batch after every step, so that a noisy model
+        whose noise depends on the row's position judges each row as the final
+        evaluation of the batch does) instead of the last one.  With a noisy
         gradient (a GLR network's likelihood-ratio estimate) later steps can
         wander back across the decision boundary, and the last iterate then
         understates the attack.
@@ -358,7 +360,7 @@ def pgd(
     if eps > 0 and step_size > 0:
         for _ in range(steps):
             if keep_success:
-                pred = _predict(model, X_adv[active])
+                pred = _predict(model, X_adv)[active]
                 fooled = (pred == t[active]) if t is not None else (pred != y[active])
                 active = active[~fooled]
                 if active.size == 0:

@@ -66,7 +66,9 @@ class NoisyModel:
         return self.model.n_classes
 
     def predict_proba(self, X):
-        # a fixed noise step: the same input always gets the same prediction
+        # A fixed noise step: the same batch always gets the same predictions.  The kernel keys
+        # the noise by the row's position, so a row moved within or across batches gets other
+        # noise draws (the attacks judge success on the whole batch for this reason).
         return self.model.predict_proba(X, self.predict_replications, seed=self.seed, step=2**32 - 1,
                                         n_threads=self.n_threads)
 
