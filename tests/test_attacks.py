@@ -140,8 +140,10 @@ def test_pgd_judges_success_on_the_whole_batch(net, data):
     X, y = X[:200], y[:200]
     result = pgd(PositionalModel(net, y), X, y, 0.1, steps=10, seed=1)
     plain = pgd(net, X, y, 0.1, steps=10, seed=1)
-    assert not result.success[1::2].any()
+    never_frozen = pgd(net, X, y, 0.1, steps=10, seed=1, keep_success=False)
+    np.testing.assert_array_equal(result.X_adv[1::2], never_frozen.X_adv[1::2])   # odd rows: every step taken
     np.testing.assert_array_equal(result.X_adv[0::2], plain.X_adv[0::2])
+    assert not np.array_equal(plain.X_adv, never_frozen.X_adv)                     # freezing did happen
 
 
 def test_pgd_is_seeded(net, data):

@@ -85,6 +85,18 @@ def test_malformed_files_get_a_value_error(tmp_path, content, match):
         glrnet.load(path)
 
 
+def test_corrupt_member_gets_a_value_error(tmp_path):
+    """A damaged array inside an intact zip directory fails its CRC only when read: still a ValueError."""
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"weight_0.npy") + 200               # inside that member's array bytes
+    data[start] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="not a readable glrnet model file"):
+        glrnet.load(path)
+
+
 def test_incomplete_model_file(tmp_path):
     path = tmp_path / "model.npz"
     _model().save(path)

@@ -97,6 +97,23 @@ def test_cache_of_an_older_version_counts_new_settings_at_their_default(tmp_path
         reproduce._check_cache_settings(str(tmp_path), None, replace(reproduce.PAPER, pathwise_replications=7))
 
 
+def test_cache_without_a_protocol_record_is_refused(tmp_path):
+    (tmp_path / "cache" / "seed0").mkdir(parents=True)          # models of an unknown protocol
+    with pytest.raises(ValueError, match="without a protocol record"):
+        reproduce._check_cache_settings(str(tmp_path), None, reproduce.PAPER)
+    assert not (tmp_path / "cache" / "protocol.json").exists()
+
+
+def test_a_setting_removed_since_the_cache_was_written_is_named(tmp_path):
+    from dataclasses import asdict
+
+    protocol = {"data": None, "settings": {**asdict(reproduce.PAPER), "retired_option": 3}}
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "protocol.json").write_text(json.dumps(protocol))
+    with pytest.raises(ValueError, match="retired_option"):
+        reproduce._check_cache_settings(str(tmp_path), None, reproduce.PAPER)
+
+
 @pytest.mark.parametrize("option", [["--epochs", "0"], ["--limit", "-1"], ["--replications", "0"]])
 def test_bad_overrides(option, tmp_path):
     result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--out", str(tmp_path), *option],

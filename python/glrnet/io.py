@@ -7,11 +7,13 @@ and renamed over the target, so a crash never leaves a half-written model.
 """
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import json
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -65,8 +67,11 @@ def atomic_savez(path, **arrays):
     atomic_write_bytes(path, buffer.getvalue())
 
 
+@contextlib.contextmanager
 def open_archive(path, what="glrnet model file"):
-    """``np.load(path, allow_pickle=False)`` of an ``.npz`` archive, or a ValueError that says why not."""
+    """``with open_archive(path) as archive``: ``np.load(path, allow_pickle=False)`` of an ``.npz``
+    archive, closed on exit. An unreadable file, or a corrupt member found while reading it, gives a
+    ValueError that says why."""
     try:
         archive = np.load(os.fspath(path), allow_pickle=False)
     except FileNotFoundError:
@@ -75,7 +80,11 @@ def open_archive(path, what="glrnet model file"):
         raise ValueError(f"{path} is not a readable {what}: {exc}") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(f"{path} is not a {what} (a single array, not an .npz archive)")
-    return archive
+    with archive:
+        try:
+            yield archive
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            raise ValueError(f"{path} is not a readable {what}: {exc}") from exc
 
 
 def save_model(model, path, *, metadata=None):

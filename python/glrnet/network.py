@@ -311,7 +311,9 @@ class MLP:
         return np.argmax(self.predict_proba(X, replications, **kwargs), axis=1)
 
     def score(self, X, y, replications=0, **kwargs) -> float:
-        """Accuracy of the predictions, a tie among t classes counting 1/t (as everywhere in glrnet)."""
+        """Accuracy of the predictions, a tie among t classes counting 1/t (as in ``evaluate`` and
+        ``GLRClassifier.score``). ``predict``, and the robustness accuracies built on it, take the first
+        of tied classes; with continuous output noise averaged over replications, ties do not occur."""
         X = check_features(X, self.n_inputs)
         y = check_labels(y, X.shape[0], self.n_classes)
         return float(np.mean(correct_fraction(self.predict_proba(X, replications, **kwargs), y)))

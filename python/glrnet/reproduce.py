@@ -227,7 +227,10 @@ def _evaluate(name, model, glr_model, X, y, adv, settings, seed, threads):
     # Every attacker's examples are judged by the model under test itself.
     attackers = {"": model}
     if glr_model is not None:
-        attackers["_smoothed"] = NoisyModel(glr_model, attack_gradient="smoothed", seed=seed, n_threads=threads)
+        # the same predictor as the model under test, so that PGD's keep_success judges as the evaluation does
+        attackers["_smoothed"] = NoisyModel(glr_model, attack_gradient="smoothed", seed=seed, n_threads=threads,
+                                            predict_replications=settings.predict_replications,
+                                            gradient_replications=settings.gradient_replications)
     n_lbfgs = adv["lbfgs"].shape[0]
     eps = float(adv["fgsm_eps"])
     out = {
@@ -498,13 +501,18 @@ def _check_cache_settings(out_dir, data_dir, settings):
         defaults = json.loads(json.dumps(asdict(Settings())))
         cached["settings"] = {**{k: defaults[k] for k in protocol["settings"]}, **cached["settings"]}
         if cached != protocol:
-            changed = sorted(k for k in protocol["settings"] if cached["settings"].get(k) != protocol["settings"][k])
+            keys = set(protocol["settings"]) | set(cached["settings"])
+            changed = sorted(k for k in keys if cached["settings"].get(k) != protocol["settings"].get(k))
             if cached["data"] != protocol["data"]:
                 changed.insert(0, "data")
             raise ValueError(f"out_dir {out_dir!r} holds the cache of another protocol (differs in: "
                              f"{', '.join(changed)}); choose another --out")
         return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    cache = os.path.dirname(path)
+    if os.path.isdir(cache) and os.listdir(cache):
+        raise ValueError(f"out_dir {out_dir!r} holds a cache without a protocol record (written by an older "
+                         "glrnet); choose another --out")
+    os.makedirs(cache, exist_ok=True)
     _write_json(path, protocol)
 
 
