@@ -4,8 +4,11 @@ Run with ``python -m pytest bench/ -p no:randomly`` (pytest-benchmark).  The pap
 configuration: 196-20-10 network, Gaussian noise sigma^2 = 4, softmax cross-entropy,
 batch 25, K = 10,000 replications (12 s per mini-batch in the paper's Python).
 Targets: kernel >= 4x faster than the vectorised numpy estimator, >= 1.8x faster with
-2 threads than with 1.  The median times and ratios are written to bench/last-run.json.
+2 threads than with 1, the thread scaling timed with 1 and 2 threads in alternation so that
+both see the same load.  The median times and ratios are written to bench/last-run.json.
 """
+import time
+
 import numpy as np
 import pytest
 
@@ -26,6 +29,24 @@ def _problem(sizes, batch, activation):
 def _measure(benchmark, results, key, fn, rounds):
     benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=2)
     results[key] = benchmark.stats.stats.median
+
+
+def _paired_scaling(model, X, y, replications, pairs):
+    """Median over ``pairs`` of (1-thread time / 2-thread time), the two calls back to back.
+
+    On a shared machine the load changes between the benchmark groups; timing the two
+    thread counts in alternation makes each ratio see the same conditions.
+    """
+    ratios = []
+    for step in range(pairs + 1):
+        times = []
+        for threads in (1, 2):
+            start = time.perf_counter()
+            model.gradient(X, y, replications, step=step, n_threads=threads)
+            times.append(time.perf_counter() - start)
+        if step:  # the first pair warms up
+            ratios.append(times[0] / times[1])
+    return float(np.median(ratios))
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "threshold"])
@@ -51,12 +72,16 @@ class TestPaperConfiguration:
     def test_ratios(self, results, activation):
         numpy_time = results[f"paper/{activation}/numpy"]
         one, two = results[f"paper/{activation}/kernel-1"], results[f"paper/{activation}/kernel-2"]
+        model, X, y = _problem(PAPER["sizes"], PAPER["batch"], activation)
+        paired = _paired_scaling(model, X, y, PAPER["replications"], pairs=25)
         results[f"paper/{activation}/speedup_vs_numpy"] = numpy_time / two
         results[f"paper/{activation}/thread_scaling"] = one / two
+        results[f"paper/{activation}/thread_scaling_paired"] = paired
         print(f"\n{activation}: numpy {numpy_time * 1e3:.1f} ms, kernel 1 thread {one * 1e3:.1f} ms, "
-              f"2 threads {two * 1e3:.1f} ms: {numpy_time / two:.1f}x numpy, {one / two:.2f}x scaling")
+              f"2 threads {two * 1e3:.1f} ms: {numpy_time / two:.1f}x numpy, {one / two:.2f}x scaling "
+              f"({paired:.2f}x timed in alternation)")
         assert numpy_time / two >= 4.0
-        assert one / two >= 1.8
+        assert paired >= 1.8
 
 
 class TestDeepNetwork:
@@ -66,13 +91,31 @@ class TestDeepNetwork:
         _measure(benchmark, results, "deep/numpy",
                  lambda: reference.glr_gradient(model, X, y, DEEP["replications"], rng=rng, dtype=np.float32), 5)
 
+    def test_kernel_one_thread(self, benchmark, results):
+        model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
+        counter = iter(range(10**6))
+        _measure(benchmark, results, "deep/kernel-1",
+                 lambda: model.gradient(X, y, DEEP["replications"], step=next(counter), n_threads=1), 15)
+
     def test_kernel_two_threads(self, benchmark, results):
         model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
         counter = iter(range(10**6))
         _measure(benchmark, results, "deep/kernel-2",
-                 lambda: model.gradient(X, y, DEEP["replications"], step=next(counter), n_threads=2), 8)
+                 lambda: model.gradient(X, y, DEEP["replications"], step=next(counter), n_threads=2), 20)
 
     def test_ratio(self, results):
-        results["deep/speedup_vs_numpy"] = results["deep/numpy"] / results["deep/kernel-2"]
-        print(f"\n784-256-128-10, K=1000: numpy {results['deep/numpy'] * 1e3:.0f} ms, "
-              f"kernel {results['deep/kernel-2'] * 1e3:.0f} ms ({results['deep/speedup_vs_numpy']:.1f}x)")
+        numpy_time, one, two = results["deep/numpy"], results["deep/kernel-1"], results["deep/kernel-2"]
+        model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
+        paired = _paired_scaling(model, X, y, DEEP["replications"], pairs=15)
+        results["deep/speedup_vs_numpy"] = numpy_time / two
+        results["deep/thread_scaling"] = one / two
+        results["deep/thread_scaling_paired"] = paired
+        print(f"\n784-256-128-10, K=1000: numpy {numpy_time * 1e3:.0f} ms, kernel 1 thread {one * 1e3:.0f} ms, "
+              f"2 threads {two * 1e3:.0f} ms: {numpy_time / two:.1f}x numpy, {one / two:.2f}x scaling "
+              f"({paired:.2f}x timed in alternation)")
+        # The wide levels' products dominate here; the portable loops (no AVX-512) reach about 2.5x
+        # numpy.  The issue sets no thread target for this case; over ten runs on this shared
+        # 2-core machine the scaling measured 1.6x to 2.05x (1.35x once, timed in alternation,
+        # under outside load).  The floor only checks that the second thread does real work.
+        assert numpy_time / two >= 2.0
+        assert paired >= 1.25
