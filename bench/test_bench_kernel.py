@@ -31,6 +31,13 @@ def _measure(benchmark, results, key, fn, rounds):
     results[key] = benchmark.stats.stats.median
 
 
+def _measure_kernel(benchmark, results, key, config, activation, threads, rounds):
+    model, X, y = _problem(config["sizes"], config["batch"], activation)
+    counter = iter(range(10**6))
+    _measure(benchmark, results, f"{key}/kernel-{threads}",
+             lambda: model.gradient(X, y, config["replications"], step=next(counter), n_threads=threads), rounds)
+
+
 def _paired_scaling(model, X, y, replications, pairs):
     """Median over ``pairs`` of (1-thread time / 2-thread time), the two calls back to back.
 
@@ -49,6 +56,20 @@ def _paired_scaling(model, X, y, replications, pairs):
     return float(np.median(ratios))
 
 
+def _report(results, key, label, config, activation, pairs):
+    """Derive, record and print the ratios of one case; return (speedup vs numpy, paired scaling)."""
+    numpy_time, one, two = results[f"{key}/numpy"], results[f"{key}/kernel-1"], results[f"{key}/kernel-2"]
+    model, X, y = _problem(config["sizes"], config["batch"], activation)
+    paired = _paired_scaling(model, X, y, config["replications"], pairs)
+    results[f"{key}/speedup_vs_numpy"] = numpy_time / two
+    results[f"{key}/thread_scaling"] = one / two
+    results[f"{key}/thread_scaling_paired"] = paired
+    print(f"\n{label}: numpy {numpy_time * 1e3:.1f} ms, kernel 1 thread {one * 1e3:.1f} ms, "
+          f"2 threads {two * 1e3:.1f} ms: {numpy_time / two:.1f}x numpy, {one / two:.2f}x scaling "
+          f"({paired:.2f}x timed in alternation)")
+    return numpy_time / two, paired
+
+
 @pytest.mark.parametrize("activation", ["sigmoid", "threshold"])
 class TestPaperConfiguration:
     def test_numpy_reference(self, benchmark, results, activation):
@@ -58,29 +79,14 @@ class TestPaperConfiguration:
                  lambda: reference.glr_gradient(model, X, y, PAPER["replications"], rng=rng, dtype=np.float32), 8)
 
     def test_kernel_one_thread(self, benchmark, results, activation):
-        model, X, y = _problem(PAPER["sizes"], PAPER["batch"], activation)
-        counter = iter(range(10**6))
-        _measure(benchmark, results, f"paper/{activation}/kernel-1",
-                 lambda: model.gradient(X, y, PAPER["replications"], step=next(counter), n_threads=1), 20)
+        _measure_kernel(benchmark, results, f"paper/{activation}", PAPER, activation, threads=1, rounds=20)
 
     def test_kernel_two_threads(self, benchmark, results, activation):
-        model, X, y = _problem(PAPER["sizes"], PAPER["batch"], activation)
-        counter = iter(range(10**6))
-        _measure(benchmark, results, f"paper/{activation}/kernel-2",
-                 lambda: model.gradient(X, y, PAPER["replications"], step=next(counter), n_threads=2), 30)
+        _measure_kernel(benchmark, results, f"paper/{activation}", PAPER, activation, threads=2, rounds=30)
 
     def test_ratios(self, results, activation):
-        numpy_time = results[f"paper/{activation}/numpy"]
-        one, two = results[f"paper/{activation}/kernel-1"], results[f"paper/{activation}/kernel-2"]
-        model, X, y = _problem(PAPER["sizes"], PAPER["batch"], activation)
-        paired = _paired_scaling(model, X, y, PAPER["replications"], pairs=25)
-        results[f"paper/{activation}/speedup_vs_numpy"] = numpy_time / two
-        results[f"paper/{activation}/thread_scaling"] = one / two
-        results[f"paper/{activation}/thread_scaling_paired"] = paired
-        print(f"\n{activation}: numpy {numpy_time * 1e3:.1f} ms, kernel 1 thread {one * 1e3:.1f} ms, "
-              f"2 threads {two * 1e3:.1f} ms: {numpy_time / two:.1f}x numpy, {one / two:.2f}x scaling "
-              f"({paired:.2f}x timed in alternation)")
-        assert numpy_time / two >= 4.0
+        speedup, paired = _report(results, f"paper/{activation}", activation, PAPER, activation, pairs=25)
+        assert speedup >= 4.0
         assert paired >= 1.8
 
 
@@ -92,30 +98,16 @@ class TestDeepNetwork:
                  lambda: reference.glr_gradient(model, X, y, DEEP["replications"], rng=rng, dtype=np.float32), 5)
 
     def test_kernel_one_thread(self, benchmark, results):
-        model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
-        counter = iter(range(10**6))
-        _measure(benchmark, results, "deep/kernel-1",
-                 lambda: model.gradient(X, y, DEEP["replications"], step=next(counter), n_threads=1), 15)
+        _measure_kernel(benchmark, results, "deep", DEEP, "sigmoid", threads=1, rounds=15)
 
     def test_kernel_two_threads(self, benchmark, results):
-        model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
-        counter = iter(range(10**6))
-        _measure(benchmark, results, "deep/kernel-2",
-                 lambda: model.gradient(X, y, DEEP["replications"], step=next(counter), n_threads=2), 20)
+        _measure_kernel(benchmark, results, "deep", DEEP, "sigmoid", threads=2, rounds=20)
 
     def test_ratio(self, results):
-        numpy_time, one, two = results["deep/numpy"], results["deep/kernel-1"], results["deep/kernel-2"]
-        model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
-        paired = _paired_scaling(model, X, y, DEEP["replications"], pairs=15)
-        results["deep/speedup_vs_numpy"] = numpy_time / two
-        results["deep/thread_scaling"] = one / two
-        results["deep/thread_scaling_paired"] = paired
-        print(f"\n784-256-128-10, K=1000: numpy {numpy_time * 1e3:.0f} ms, kernel 1 thread {one * 1e3:.0f} ms, "
-              f"2 threads {two * 1e3:.0f} ms: {numpy_time / two:.1f}x numpy, {one / two:.2f}x scaling "
-              f"({paired:.2f}x timed in alternation)")
+        speedup, paired = _report(results, "deep", "784-256-128-10, K=1000", DEEP, "sigmoid", pairs=15)
         # The wide levels' products dominate here; the portable loops (no AVX-512) reach about 2.5x
         # numpy.  The issue sets no thread target for this case; over ten runs on this shared
         # 2-core machine the scaling measured 1.6x to 2.05x (1.35x once, timed in alternation,
         # under outside load).  The floor only checks that the second thread does real work.
-        assert numpy_time / two >= 2.0
+        assert speedup >= 2.0
         assert paired >= 1.25
