@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import glrnet
-from glrnet import reference
+from glrnet.testing import oracle
 
-PAPER = dict(sizes=[196, 20, 10], batch=25, replications=10_000)
-DEEP = dict(sizes=[784, 256, 128, 10], batch=25, replications=1_000)
+PAPER = {"sizes": [196, 20, 10], "batch": 25, "replications": 10_000}
+DEEP = {"sizes": [784, 256, 128, 10], "batch": 25, "replications": 1_000}
 
 
 def _problem(sizes, batch, activation):
@@ -76,7 +76,7 @@ class TestPaperConfiguration:
         model, X, y = _problem(PAPER["sizes"], PAPER["batch"], activation)
         rng = np.random.default_rng(1)
         _measure(benchmark, results, f"paper/{activation}/numpy",
-                 lambda: reference.glr_gradient(model, X, y, PAPER["replications"], rng=rng, dtype=np.float32), 8)
+                 lambda: oracle.glr_gradient(model, X, y, PAPER["replications"], rng=rng, dtype=np.float32), 8)
 
     def test_kernel_one_thread(self, benchmark, results, activation):
         _measure_kernel(benchmark, results, f"paper/{activation}", PAPER, activation, threads=1, rounds=20)
@@ -95,7 +95,7 @@ class TestDeepNetwork:
         model, X, y = _problem(DEEP["sizes"], DEEP["batch"], "sigmoid")
         rng = np.random.default_rng(1)
         _measure(benchmark, results, "deep/numpy",
-                 lambda: reference.glr_gradient(model, X, y, DEEP["replications"], rng=rng, dtype=np.float32), 5)
+                 lambda: oracle.glr_gradient(model, X, y, DEEP["replications"], rng=rng, dtype=np.float32), 5)
 
     def test_kernel_one_thread(self, benchmark, results):
         _measure_kernel(benchmark, results, "deep", DEEP, "sigmoid", threads=1, rounds=15)

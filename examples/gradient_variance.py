@@ -16,14 +16,12 @@ Writes ``gradient_variance.md`` and ``gradient_variance.json`` under ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
-import numpy as np
-
 import glrnet
+import numpy as np
 from glrnet import datasets
-from glrnet.io import atomic_write_bytes
+from glrnet._files import atomic_write_json, atomic_write_text
 
 NETWORKS = [  # (activation, loss)
     ("sigmoid", "cross_entropy"),
@@ -93,19 +91,19 @@ def main(argv=None):
               flush=True)
 
     lines = [f"# Variance of the GLR gradient: plain over reduced ({data.name})", "",
-             f"The paper's 196-20-10 network after {args.epochs} epochs of training; {args.estimates} independent "
-             f"estimates at K = {args.replications:,} on one mini-batch of 25 images; summed variance of all "
-             f"{rows[0]['n_entries']:,} gradient entries, plain divided by reduced (95 % paired-bootstrap interval).",
+             (f"The paper's 196-20-10 network after {args.epochs} epochs of training; {args.estimates} independent "
+              f"estimates at K = {args.replications:,} on one mini-batch of 25 images; summed variance of all "
+              f"{rows[0]['n_entries']:,} gradient entries, plain divided by reduced (95 % paired-bootstrap interval)."),
              "", "| network, loss | baseline | antithetic | both |", "|---|---|---|---|"]
     for row in rows:
         cells = [f"{r['value']:.1f}x ({r['low']:.1f}-{r['high']:.1f})" for r in row["ratio"].values()]
         lines.append(f"| {row['activation']}, {row['loss'].replace('_', '-')} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
-    atomic_write_bytes(os.path.join(args.out, "gradient_variance.md"), text.encode())
-    atomic_write_bytes(os.path.join(args.out, "gradient_variance.json"),
-                       json.dumps({"data": data.name, "epochs": args.epochs, "estimates": args.estimates,
-                                   "replications": args.replications, "rows": rows}, indent=2).encode())
+    atomic_write_text(os.path.join(args.out, "gradient_variance.md"), text)
+    atomic_write_json(os.path.join(args.out, "gradient_variance.json"),
+                      {"data": data.name, "epochs": args.epochs, "estimates": args.estimates,
+                       "replications": args.replications, "rows": rows})
 
 
 if __name__ == "__main__":

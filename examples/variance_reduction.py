@@ -14,15 +14,13 @@ Writes ``variance_reduction.md``, ``variance_reduction.json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
-import numpy as np
-
 import glrnet
+import numpy as np
 from glrnet import datasets
-from glrnet.io import atomic_write_bytes
+from glrnet._files import atomic_write_json, atomic_write_text
 from glrnet.plotting import _pyplot, save_figure
 
 CONFIGS = [  # (label, replications, baseline, antithetic)
@@ -70,8 +68,8 @@ def main(argv=None):
         rows.append({"estimator": label, "replications": replications, "runs": runs})
 
     lines = [f"# Variance reduction: test accuracy after 12 epochs ({data.name}, {args.activation} activation)", "",
-             f"{len(data.y_train)} training / {len(data.y_test)} test images, {args.seeds} seed(s), "
-             "mean ± standard deviation; training time on this machine (2 threads).", "",
+             (f"{len(data.y_train)} training / {len(data.y_test)} test images, {args.seeds} seed(s), "
+              "mean ± standard deviation; training time on this machine (2 threads)."), "",
              "| estimator | K | test accuracy | training time (s) |", "|---|---|---|---|"]
     for row in rows:
         acc = np.array([r["test_accuracy"] for r in row["runs"]])
@@ -80,9 +78,9 @@ def main(argv=None):
         lines.append(f"| {row['estimator']} | {row['replications']:,} | {acc.mean():.3f}{spread} | {sec.mean():.1f} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    atomic_write_bytes(os.path.join(args.out, "variance_reduction.md"), text.encode())
-    atomic_write_bytes(os.path.join(args.out, "variance_reduction.json"),
-                       json.dumps({"data": data.name, "activation": args.activation, "rows": rows}, indent=2).encode())
+    atomic_write_text(os.path.join(args.out, "variance_reduction.md"), text)
+    atomic_write_json(os.path.join(args.out, "variance_reduction.json"),
+                      {"data": data.name, "activation": args.activation, "rows": rows})
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -1,4 +1,3 @@
-import os
 
 import numpy as np
 import pytest
@@ -48,8 +47,10 @@ def data():
 @pytest.fixture(scope="session")
 def net(data):
     """A briefly trained 196-20-10 sigmoid BP network (the paper's baseline architecture)."""
-    from glrnet.backprop import BPNetwork
+    import glrnet
 
     X_train, y_train, _, _ = data
-    return BPNetwork([196, 20, 10], "sigmoid", seed=0).fit(X_train, y_train, epochs=8, learning_rate=0.1,
-                                                           optimizer="momentum")
+    network = glrnet.baseline_network([196, 20, 10], "sigmoid", seed=0)
+    glrnet.train(network, X_train, y_train, epochs=8, learning_rate=0.1, optimizer="momentum", estimator="backprop",
+                 progress=False)
+    return network

@@ -1,10 +1,11 @@
-"""Tests for glrnet.attacks on a briefly trained BP network (MNIST 14x14)."""
+"""Tests for glrnet.robustness.attacks on a briefly trained BP network (MNIST 14x14)."""
 
 import numpy as np
 import pytest
 
-from glrnet.attacks import AttackResult, accuracy_under_attack, eps_curve, fgsm, lbfgs, pgd
-from glrnet.backprop import BPNetwork
+import glrnet
+from glrnet.method.network import baseline_network
+from glrnet.robustness.attacks import AttackResult, accuracy_under_attack, eps_curve, fgsm, lbfgs, pgd
 
 # L-inf bounds are checked up to a few ulps: (x + eps) - x need not equal eps in
 # floating point, e.g. (0.7 + 0.2) - 0.7 = 0.20000000000000007.
@@ -16,9 +17,10 @@ ULP = 4 * np.finfo(np.float64).eps
 def surrogate(data):
     """The paper's two-hidden-layer BP surrogate (Fig. 4(b))."""
     Xtr, ytr, _, _ = data
-    return BPNetwork([196, 40, 20, 10], "sigmoid", seed=1).fit(
-        Xtr, ytr, epochs=8, learning_rate=0.1, optimizer="momentum", seed=1
-    )
+    model = baseline_network([196, 40, 20, 10], "sigmoid", seed=1)
+    glrnet.train(model, Xtr, ytr, epochs=8, learning_rate=0.1, optimizer="momentum", estimator="backprop", seed=1,
+                 progress=False)
+    return model
 
 
 class ZeroGradModel:
@@ -305,11 +307,11 @@ def test_bad_inputs(net, data, attack):
         attack(net, bad, y)
     with pytest.raises(ValueError, match="X must be 2-D"):
         attack(net, X.reshape(5, 14, 14), y)
-    with pytest.raises(ValueError, match="y has 4 entries but X has 5 rows"):
+    with pytest.raises(ValueError, match="y has 4 labels for 5 samples"):
         attack(net, X, y[:4])
     with pytest.raises(ValueError, match="y must be 1-D"):
         attack(net, X, y[:, None])
-    with pytest.raises(ValueError, match="y contains labels >= n_classes"):
+    with pytest.raises(ValueError, match=r"y must be in \[0, 10\)"):
         attack(net, X, np.full(5, 10))
     with pytest.raises(TypeError, match="model must provide a callable loss_gradient"):
         attack(object(), X, y)
@@ -328,7 +330,7 @@ def test_bad_attack_options(net, data):
         fgsm(net, X, y, 0.1, target=y)
     with pytest.raises(ValueError, match="target must be None"):
         lbfgs(net, X, y, target="nearest")
-    with pytest.raises(ValueError, match="target has 3 entries"):
+    with pytest.raises(ValueError, match="target has 3 labels for 5 samples"):
         lbfgs(net, X, y, target=np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="c_values"):
         lbfgs(net, X, y, c_values=(1.0, -2.0))
@@ -348,3 +350,38 @@ def test_bad_attack_options(net, data):
         eps_curve(fgsm, net, {"bp": net}, X, y, [0.1, -1.0])
     with pytest.raises(ValueError, match="X_adv values"):
         accuracy_under_attack(net, X + 2.0, y)
+
+
+@pytest.mark.parametrize("attack", [
+    lambda m, X, y, **kw: fgsm(m, X, y, 0.1, **kw),
+    lambda m, X, y, **kw: pgd(m, X, y, 0.1, steps=2, **kw),
+    lambda m, X, y, **kw: lbfgs(m, X, y, target="random", max_iter=2, search_steps=1, **kw),
+])
+def test_bad_seed(net, data, attack):
+    """Seeds are checked by glrnet itself (not left to numpy), for every attack and target mode."""
+    _, _, X, y = data
+    X, y = X[:5], y[:5]
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        attack(net, X, y, seed=-1)
+    with pytest.raises(TypeError, match="seed must be an integer, got float"):
+        attack(net, X, y, seed=1.5)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        attack(net, X, y, seed=True)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        fgsm(net, X, y, 0.1, target="random", seed=-1)
+
+
+@pytest.mark.parametrize("attack", [
+    lambda m, X, y: fgsm(m, X, y, 0.1),
+    lambda m, X, y: pgd(m, X, y, 0.1, steps=2),
+    lambda m, X, y: lbfgs(m, X, y, target="random", max_iter=2, search_steps=1),
+    lambda m, X, y: eps_curve(fgsm, m, {"bp": m}, X, y, [0.1]),
+    lambda m, X, y: accuracy_under_attack(m, X, y),
+])
+def test_complex_string_and_object_inputs_are_rejected(net, data, attack):
+    """Not silently converted: a complex array would lose its imaginary part, strings would be parsed."""
+    _, _, X, y = data
+    X, y = X[:5], y[:5]
+    for bad in (X.astype(np.complex128), X + 0.1j, X.astype(str), X.astype(object)):
+        with pytest.raises(TypeError, match=r"X(_adv)? must be a numeric \(real\) array"):
+            attack(net, bad, y)

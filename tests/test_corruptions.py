@@ -1,11 +1,10 @@
-"""Tests for glrnet.corruptions on real 14x14 MNIST digits."""
+"""Tests for glrnet.robustness.corruptions on real 14x14 MNIST digits."""
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from glrnet.backprop import BPNetwork
-from glrnet.corruptions import (
+from glrnet.robustness.corruptions import (
     CONSTANTS,
     CORRUPTIONS,
     PAPER_CORRUPTIONS,
@@ -188,7 +187,7 @@ def test_mean_corruption_accuracy_matches_manual(net, data):
 def test_bad_inputs(data, net):
     _, _, X, y = data
     X = X[:4]
-    msg = "unknown corruption name 'fog'; valid names: gaussian_noise, .*, brightness"
+    msg = r"name must be one of \['gaussian_noise', .*, 'brightness'\], got 'fog'"
     with pytest.raises(ValueError, match=msg):
         corrupt(X, "fog", 1)
     for bad in (0, 6, -1):
@@ -215,15 +214,53 @@ def test_bad_inputs(data, net):
         corrupt(X, "contrast", 1, image_shape=(14,))
     with pytest.raises(ValueError, match="X must be"):
         corrupt(X[0], "contrast", 1)
-    with pytest.raises(ValueError, match="at least one image"):
+    with pytest.raises(ValueError, match="X must have at least one sample"):
         corrupt(X[:0], "contrast", 1)
     with pytest.raises(TypeError, match="seed"):
         corrupt(X, "gaussian_noise", 1, seed=1.5)
-    with pytest.raises(ValueError, match="unknown corruption name"):
+    with pytest.raises(ValueError, match="names entries must be one of .*, got 'snow'"):
         mean_corruption_accuracy(net, X, y[:4], names=["gaussian_noise", "snow"])
-    with pytest.raises(ValueError, match="y must be 1-D with 4 labels"):
+    with pytest.raises(ValueError, match="y has 3 labels for 4 samples"):
         mean_corruption_accuracy(net, X, y[:3])
     with pytest.raises(TypeError, match="predict"):
         mean_corruption_accuracy(object(), X, y[:4])
-    with pytest.raises(ValueError, match="unknown corruption name"):
+    with pytest.raises(ValueError, match="names entries must be one of .*, got 'blur'"):
         list(corrupt_all(X, names=["blur"]))
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, **kw: corrupt(X, "gaussian_noise", 1, **kw),
+    lambda X, **kw: corrupt(X, "contrast", 1, **kw),           # a corruption that does not use the seed
+    lambda X, **kw: list(corrupt_all(X, names=["glass_blur"], **kw)),
+])
+def test_bad_seed(data, call):
+    _, _, X, _ = data
+    X = X[:4]
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        call(X, seed=-1)
+    with pytest.raises(TypeError, match="seed must be an integer, got float"):
+        call(X, seed=1.5)
+    with pytest.raises(TypeError, match="seed must be an integer"):
+        call(X, seed=True)
+
+
+def test_bad_seed_of_mean_corruption_accuracy(data, net):
+    _, _, X, y = data
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        mean_corruption_accuracy(net, X[:4], y[:4], seed=-1)
+    with pytest.raises(TypeError, match="seed must be an integer, got float"):
+        mean_corruption_accuracy(net, X[:4], y[:4], seed=1.5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda X: corrupt(X, "contrast", 1),
+    lambda X: list(corrupt_all(X, names=["pixelate"])),
+])
+def test_complex_string_and_object_inputs_are_rejected(data, call):
+    """Not silently converted: a complex array would lose its imaginary part, strings would be parsed."""
+    _, _, X, _ = data
+    X = X[:4]
+    for bad in (X.astype(np.complex128), X + 0.1j, X.astype(str), X.astype(object),
+                X.reshape(4, 14, 14).astype(np.complex64)):
+        with pytest.raises(TypeError, match=r"X must be a numeric \(real\) array"):
+            call(bad)

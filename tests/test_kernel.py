@@ -1,13 +1,12 @@
 """The fused C kernel against the numpy reference, fed the kernel's own noise."""
-import itertools
 
 import numpy as np
 import pytest
 
 import glrnet
-from glrnet import reference
-from glrnet.activations import ACTIVATION_NAMES
-from glrnet.losses import LOSS_CODES
+from glrnet.testing import oracle
+from glrnet.method.activations import ACTIVATION_NAMES
+from glrnet.method.losses import LOSS_CODES
 
 from conftest import flat
 
@@ -17,12 +16,12 @@ FAMILIES = [glrnet.Gaussian(1.5), glrnet.Laplace(1.0), glrnet.Logistic(0.7), glr
 def _compare(model, X, y, replications, *, baseline=False, antithetic=False, seed=5, step=2):
     est = model.gradient(X, y, replications, seed=seed, step=step, baseline=baseline, antithetic=antithetic,
                          sample_outputs=True)
-    noise = [n.astype(np.float64) for n in reference.kernel_noise(model, len(X), replications, seed=seed,
+    noise = [n.astype(np.float64) for n in model.sample_noise(len(X), replications, seed=seed,
                                                                    step=step, antithetic=antithetic)]
-    ref = reference.glr_gradient(model, X, y, replications, noise=noise, baseline=baseline)
-    kernel, oracle = est.flat(), flat(ref["grad_weights"], ref["grad_biases"])
-    scale = np.abs(oracle).max() + 1e-12
-    assert np.abs(kernel - oracle).max() <= 2e-5 * scale
+    ref = oracle.glr_gradient(model, X, y, replications, noise=noise, baseline=baseline)
+    kernel, expected = est.flat(), flat(ref["grad_weights"], ref["grad_biases"])
+    scale = np.abs(expected).max() + 1e-12
+    assert np.abs(kernel - expected).max() <= 2e-5 * scale
     assert est.loss == pytest.approx(ref["loss"], rel=2e-5, abs=1e-6)
     assert est.accuracy == pytest.approx(ref["accuracy"], abs=1e-6)
     np.testing.assert_allclose(est.sample_loss, ref["sample_loss"], rtol=2e-5, atol=1e-6)
@@ -111,7 +110,7 @@ def test_noisy_softmax_matches_reference(tiny_problem):
     model = glrnet.MLP([5, 4, 3], "sigmoid", glrnet.Gaussian(1.0), seed=3)
     K = 700
     p = model.predict_proba(X, K, seed=8, step=1)
-    noise = reference.kernel_noise(model, len(X), K, seed=8, step=1)
+    noise = model.sample_noise(len(X), K, seed=8, step=1)
     x = model.activations[0]((X @ model.weights[0].T + model.biases[0])[:, None, :] + noise[0])
     out = model.activations[1](x @ model.weights[1].T + model.biases[1] + noise[1])
     z = np.exp(out - out.max(axis=-1, keepdims=True))
@@ -135,7 +134,7 @@ def test_evaluate_matches_gradient_loss(tiny_problem):
 
 def _raw_estimate(model, X, y, replications, flags, n_threads=2):
     from glrnet import _glrcore
-    from glrnet.losses import LOSS_CODES as codes
+    from glrnet.method.losses import LOSS_CODES as codes
 
     return _glrcore.estimate(**model._kernel_levels(), X=X, y=y, loss=codes[model.loss], replications=replications,
                              seed=21, step=6, flags=flags, n_threads=n_threads, sample_outputs=True)

@@ -5,7 +5,7 @@ from scipy import stats
 
 import glrnet
 from glrnet import _glrcore
-from glrnet.reference import kernel_noise
+
 
 # Random123's kat_vectors for philox4x32 with 10 rounds: counter, key, expected output.
 KAT = [
@@ -32,7 +32,7 @@ def _noise_model(family, width=8):
 def test_noise_matches_its_distribution(family):
     """Kolmogorov-Smirnov against the exact law, 64,000 draws per unit position."""
     model = _noise_model(family)
-    r = kernel_noise(model, 4, 16_000, seed=123, step=7)
+    r = model.sample_noise(4, 16_000, seed=123, step=7)
     for level, values in enumerate(r):
         sample = values.reshape(-1).astype(np.float64)
         result = stats.kstest(sample, family.distribution().cdf)
@@ -44,7 +44,7 @@ def test_noise_matches_its_distribution(family):
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
 def test_noise_units_uncorrelated(family):
     model = _noise_model(family)
-    r = kernel_noise(model, 2, 20_000, seed=9)[0].reshape(-1, 8).astype(np.float64)
+    r = model.sample_noise(2, 20_000, seed=9)[0].reshape(-1, 8).astype(np.float64)
     corr = np.corrcoef(r, rowvar=False)
     off_diagonal = corr[~np.eye(8, dtype=bool)]
     # |rho| for independent units is ~ N(0, 1/n); 56 pairs, 5-sigma bound
@@ -53,25 +53,25 @@ def test_noise_units_uncorrelated(family):
 
 def test_noise_is_a_pure_function_of_seed_step_sample_replication():
     model = _noise_model(glrnet.Gaussian(1.0))
-    a = kernel_noise(model, 3, 300, seed=1, step=2)
-    b = kernel_noise(model, 3, 300, seed=1, step=2)
+    a = model.sample_noise(3, 300, seed=1, step=2)
+    b = model.sample_noise(3, 300, seed=1, step=2)
     for x, y in zip(a, b):
         assert np.array_equal(x, y)
-    other_step = kernel_noise(model, 3, 300, seed=1, step=3)
-    other_seed = kernel_noise(model, 3, 300, seed=2**40 + 1, step=2)
+    other_step = model.sample_noise(3, 300, seed=1, step=3)
+    other_seed = model.sample_noise(3, 300, seed=2**40 + 1, step=2)
     for x, y, z in zip(a, other_step, other_seed):
         assert not np.any(x == y)
         assert not np.any(x == z)
     # a larger batch or more replications extends the streams without changing them
-    bigger = kernel_noise(model, 5, 700, seed=1, step=2)
+    bigger = model.sample_noise(5, 700, seed=1, step=2)
     for x, y in zip(a, bigger):
         assert np.array_equal(x, y[:3, :300])
 
 
 def test_antithetic_pairs_negate():
     model = _noise_model(glrnet.Laplace(1.0))
-    r = kernel_noise(model, 2, 400, seed=4, antithetic=True)
-    plain = kernel_noise(model, 2, 400, seed=4)
+    r = model.sample_noise(2, 400, seed=4, antithetic=True)
+    plain = model.sample_noise(2, 400, seed=4)
     for anti, base in zip(r, plain):
         assert np.array_equal(anti[:, 200:], -anti[:, :200])
         assert np.array_equal(anti[:, :200], base[:, :200])

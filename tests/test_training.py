@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import glrnet
-from glrnet.optim import Adam, Momentum, SGD, learning_rate_at
+from glrnet.method.optim import Adam, Momentum, SGD, learning_rate_at
 
 
 def test_short_glr_training_is_well_above_chance(default_data):
@@ -143,13 +143,13 @@ def test_pathwise_training_of_the_same_noisy_network(default_data):
 
 
 def test_pathwise_gradient_is_backprop_through_the_kernel_noise(tiny_problem):
-    from glrnet import reference
+    from glrnet.testing import oracle
 
     X, y = tiny_problem
     model = glrnet.MLP([5, 4, 3], "tanh", glrnet.Logistic(0.5), seed=3)
     est = model.pathwise_gradient(X, y, 40, seed=4, step=9)
-    noise = [n.astype(np.float64) for n in reference.kernel_noise(model, len(X), 40, seed=4, step=9)]
-    grad_w, grad_b = reference.pathwise_gradient(model, X, y, noise)
+    noise = [n.astype(np.float64) for n in model.sample_noise(len(X), 40, seed=4, step=9)]
+    grad_w, grad_b = oracle.pathwise_gradient(model, X, y, noise)
     for a, b in zip(est.weights + est.biases, grad_w + grad_b):
         np.testing.assert_array_equal(a, b)
     assert est.loss == pytest.approx(model.evaluate(X, y, 40, seed=4, step=9)["loss"], rel=1e-5)

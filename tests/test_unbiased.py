@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 
 import glrnet
-from glrnet import reference
-from glrnet.losses import LOSS_CODES
+from glrnet.testing import oracle
+from glrnet.method.losses import LOSS_CODES
 
 from conftest import flat
 
@@ -35,9 +35,9 @@ def _exact_gradient(model, X, y, h=1e-5):
         for index in np.ndindex(params.shape):
             keep = params[index]
             params[index] = keep + h
-            up = reference.exact_threshold_expectation(model, X, y)
+            up = oracle.exact_threshold_expectation(model, X, y)
             params[index] = keep - h
-            down = reference.exact_threshold_expectation(model, X, y)
+            down = oracle.exact_threshold_expectation(model, X, y)
             params[index] = keep
             g[index] = (up - down) / (2 * h)
         grads.append(g)
@@ -97,7 +97,7 @@ def test_glr_agrees_with_pathwise_gradient(family, activation, loss):
     path = []
     for _ in range(RUNS):
         noise = [family.sample(noise_rng, (4, 4_000, w)) for w in model.layer_sizes[1:]]
-        path.append(flat(*reference.pathwise_gradient(model, X, y, noise)))
+        path.append(flat(*oracle.pathwise_gradient(model, X, y, noise)))
     path = np.array(path)
     diff_mean = glr.mean(axis=0) - path.mean(axis=0)
     se = np.sqrt(glr.var(axis=0, ddof=1) / len(glr) + path.var(axis=0, ddof=1) / len(path))

@@ -9,20 +9,18 @@ losses (0-1) that backpropagation cannot.
 >>> net = glrnet.MLP([196, 20, 10], activation="threshold", noise=glrnet.Gaussian(2.0))
 >>> # glrnet.train(net, X, y, epochs=12, replications=10_000)
 """
-__version__ = "0.1.0"
-
+from . import _aliases
+from ._version import __version__
 from ._config import effective_n_threads, openmp_enabled, show_config
-from .activations import Activation
 from .classifier import GLRClassifier
-from .io import load_model, save_model
-from .network import GLRGradient, MLP
-from .noise import Gaussian, Laplace, Logistic, StudentT
-from .training import History, train
+from .method import (MLP, Activation, Gaussian, GLRGradient, History, Laplace, Logistic, StudentT,
+                     baseline_network, load_model, save_model, train)
 
 load = load_model
+_aliases.install()
 
 __all__ = [
     "MLP", "GLRGradient", "GLRClassifier", "Activation", "Gaussian", "Laplace", "Logistic", "StudentT",
-    "train", "History", "save_model", "load_model", "load", "show_config", "openmp_enabled",
-    "effective_n_threads", "__version__",
+    "train", "History", "baseline_network", "save_model", "load_model", "load", "show_config",
+    "openmp_enabled", "effective_n_threads", "__version__",
 ]

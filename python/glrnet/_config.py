@@ -5,6 +5,8 @@ import os
 import platform
 
 from . import _glrcore
+from ._validation import check_int
+from ._version import __version__
 
 __all__ = ["show_config", "openmp_enabled", "effective_n_threads"]
 
@@ -21,8 +23,6 @@ def effective_n_threads(n_threads=None) -> int:
     uses every core; a negative value ``-k`` means all cores but ``k - 1``.  Without
     OpenMP the answer is always 1.
     """
-    from ._validation import check_int
-
     if n_threads is not None:
         n_threads = check_int(n_threads, "n_threads", minimum=-1024, maximum=1024)
         if n_threads == 0:
@@ -39,7 +39,6 @@ def effective_n_threads(n_threads=None) -> int:
 
 def show_config(print_out=True) -> dict:
     """Report how the kernel was built and how it will run here."""
-    from . import __version__
 
     info = {
         "glrnet": __version__,

@@ -1,61 +1,23 @@
 """A scikit-learn classifier trained by GLR (works with clone, GridSearchCV, pipelines)."""
 from __future__ import annotations
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .activations import ACTIVATION_NAMES, Activation
-from ._validation import check_float32_range
-from .losses import LOSS_CODES, correct_fraction
-from .network import MLP
-from .noise import NOISE_FAMILIES, as_noise
-from .optim import OPTIMIZERS, SCHEDULES
-from .training import train
+from ._validation import check_array, check_int_sequence
+from .method.activations import ACTIVATION_NAMES
+from .method.losses import LOSS_CODES, correct_fraction
+from .method.network import MAX_REPLICATIONS, PREDICTION_STEP, build_mlp
+from .method.noise import NOISE_FAMILIES
+from .method.optim import OPTIMIZERS, SCHEDULES
+from .method.training import train
 
 __all__ = ["GLRClassifier"]
-
-
-class _Interval:
-    def __init__(self, kind, low, high=None, *, low_open=False):
-        self.kind, self.low, self.high, self.low_open = kind, low, high, low_open
-
-    def check(self, name, value):
-        if isinstance(value, bool) or not isinstance(value, self.kind):
-            raise TypeError(f"{name} must be {'an integer' if self.kind is Integral else 'a real number'}, "
-                            f"got {value!r}")
-        if not math.isfinite(value) or (value <= self.low if self.low_open else value < self.low) or \
-                (self.high is not None and value > self.high):
-            bound = f"{'>' if self.low_open else '>='} {self.low}" + (f" and <= {self.high}" if self.high else "")
-            raise ValueError(f"{name} must be {bound}, got {value!r}")
-
-
-class _Options:
-    def __init__(self, *options):
-        self.options = options
-
-    def check(self, name, value):
-        if value not in self.options:
-            raise ValueError(f"{name} must be one of {list(self.options)}, got {value!r}")
-
-
-class _Bool:
-    def check(self, name, value):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
-class _Optional:
-    def __init__(self, inner):
-        self.inner = inner
-
-    def check(self, name, value):
-        if value is not None:
-            self.inner.check(name, value)
 
 
 class GLRClassifier(ClassifierMixin, BaseEstimator):
@@ -93,29 +55,29 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         Show a progress bar.
     """
 
-    _parameter_constraints = {
-        "hidden_layer_sizes": None,  # checked in _check_hidden
-        "activation": _Options(*ACTIVATION_NAMES),
-        "output_activation": _Optional(_Options(*ACTIVATION_NAMES)),
-        "activation_slope": _Interval(Real, 0, low_open=True),
-        "staircase_levels": _Interval(Integral, 2),
-        "noise": _Options(*NOISE_FAMILIES),
-        "noise_scale": _Interval(Real, 0, low_open=True),
-        "noise_nu": _Interval(Real, 0, low_open=True),
-        "loss": _Options(*LOSS_CODES),
-        "replications": _Interval(Integral, 1, 2**32 - 1),
-        "batch_size": _Interval(Integral, 1),
-        "epochs": _Interval(Integral, 1),
-        "learning_rate": _Interval(Real, 0, low_open=True),
-        "schedule": _Options(*SCHEDULES),
-        "optimizer": _Options(*OPTIMIZERS),
-        "momentum": _Interval(Real, 0, 0.999999),
-        "baseline": _Bool(),
-        "antithetic": _Bool(),
-        "predict_replications": _Interval(Integral, 0, 2**32 - 1),
-        "random_state": _Interval(Integral, 0, 2**63 - 1),
-        "n_threads": _Optional(_Interval(Integral, -64, 1024)),
-        "verbose": _Bool(),
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATION_NAMES))],
+        "output_activation": [StrOptions(set(ACTIVATION_NAMES)), None],
+        "activation_slope": [Interval(Real, 0, None, closed="neither")],
+        "staircase_levels": [Interval(Integral, 2, None, closed="left")],
+        "noise": [StrOptions(set(NOISE_FAMILIES))],
+        "noise_scale": [Interval(Real, 0, None, closed="neither")],
+        "noise_nu": [Interval(Real, 0, None, closed="neither")],
+        "loss": [StrOptions(set(LOSS_CODES))],
+        "replications": [Interval(Integral, 1, MAX_REPLICATIONS, closed="both")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "schedule": [StrOptions(set(SCHEDULES))],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "baseline": ["boolean"],
+        "antithetic": ["boolean"],
+        "predict_replications": [Interval(Integral, 0, MAX_REPLICATIONS, closed="both")],
+        "random_state": [Interval(Integral, 0, 2**63 - 1, closed="both")],
+        "n_threads": [Interval(Integral, -64, 1024, closed="both"), None],
+        "verbose": ["boolean"],
     }
 
     def __init__(self, hidden_layer_sizes=(20,), *, activation="sigmoid", output_activation=None,
@@ -146,31 +108,17 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         self.n_threads = n_threads
         self.verbose = verbose
 
-    def _validate_params(self):
-        for name, constraint in self._parameter_constraints.items():
-            if constraint is not None:
-                constraint.check(name, getattr(self, name))
+    def _build(self, n_features, n_classes):
+        self._validate_params()
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (Integral, np.integer)) and not isinstance(sizes, bool):
-            sizes = (sizes,)
-        if not isinstance(sizes, (tuple, list)) or not all(
-                isinstance(s, (Integral, np.integer)) and not isinstance(s, bool) and s >= 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a tuple of positive integers, got {self.hidden_layer_sizes!r}")
+        hidden = check_int_sequence([sizes] if isinstance(sizes, (Integral, np.integer)) else sizes,
+                                    "hidden_layer_sizes", minimum=1)
         if self.antithetic and self.replications % 2:
             raise ValueError("antithetic needs an even number of replications")
-        return [int(s) for s in sizes]
-
-    def _build(self, n_features, n_classes):
-        hidden = self._validate_params()
-        act = Activation(self.activation, self.activation_slope, self.staircase_levels)
-        out_act = None if self.output_activation is None else Activation(
-            self.output_activation, self.activation_slope, self.staircase_levels)
-        if self.noise == "student_t":
-            noise = as_noise({"family": "student_t", "nu": self.noise_nu, "scale": self.noise_scale})
-        else:
-            noise = as_noise(self.noise, self.noise_scale)
-        return MLP([n_features, *hidden, n_classes], act, noise, output_activation=out_act, loss=self.loss,
-                   seed=self.random_state)
+        return build_mlp(n_features, n_classes, hidden=hidden, activation=self.activation,
+                         output_activation=self.output_activation, slope=self.activation_slope,
+                         levels=self.staircase_levels, noise=self.noise, noise_scale=self.noise_scale,
+                         nu=self.noise_nu, loss=self.loss, seed=self.random_state)
 
     def fit(self, X, y, X_val=None, y_val=None):
         """Train on (X, y); optional validation data is recorded in ``history_``."""
@@ -196,17 +144,9 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _check_X(self, X, reset=False):
-        if X is None:
-            raise TypeError("X must be an array, got None")
-        X = np.asarray(X)
-        if X.dtype == object or np.iscomplexobj(X) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-        X = X.astype(np.float64, copy=False)
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity")
-        check_float32_range(X, "X")
+        if np.iscomplexobj(X):
+            raise TypeError("X must be real, got complex values")
+        X = check_array(X, "X")
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -227,7 +167,7 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X = self._check_X(X)
         return self.model_.predict_proba(X, self.predict_replications, seed=self.random_state,
-                                         step=2**32 - 1, n_threads=self.n_threads)
+                                         step=PREDICTION_STEP, n_threads=self.n_threads)
 
     def predict(self, X):
         """Most probable class under neuronal noise (the first of tied classes)."""

@@ -10,6 +10,7 @@ import time
 __all__ = ["main"]
 
 
+# argparse types: the command line's own messages ("invalid ... value" otherwise)
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -25,9 +26,9 @@ def _positive_float(text):
 
 
 def _add_model_options(p):
-    from .activations import ACTIVATION_NAMES
-    from .losses import LOSS_CODES
-    from .noise import NOISE_FAMILIES
+    from .method.activations import ACTIVATION_NAMES
+    from .method.losses import LOSS_CODES
+    from .method.noise import NOISE_FAMILIES
 
     p.add_argument("--activation", default="sigmoid", choices=ACTIVATION_NAMES,
                    help="activation of every level (default: sigmoid)")
@@ -74,21 +75,17 @@ def _train_parser(sub):
 
 
 def _build_model(args, n_inputs, n_classes):
-    from .activations import Activation
-    from .network import MLP
-    from .noise import StudentT, as_noise
+    from .method.network import build_mlp
 
-    act = Activation(args.activation, args.slope, args.levels)
-    out_act = None if args.output_activation is None else Activation(args.output_activation, args.slope, args.levels)
-    noise = StudentT(args.nu, args.noise_scale) if args.noise == "student_t" else as_noise(args.noise, args.noise_scale)
-    return MLP([n_inputs, *args.hidden, n_classes], act, noise, output_activation=out_act, loss=args.loss,
-               seed=args.seed)
+    return build_mlp(n_inputs, n_classes, hidden=args.hidden, activation=args.activation,
+                     output_activation=args.output_activation, slope=args.slope, levels=args.levels,
+                     noise=args.noise, noise_scale=args.noise_scale, nu=args.nu, loss=args.loss, seed=args.seed)
 
 
 def cmd_train(args):
     from . import datasets
+    from .method.training import train
     from .plotting import plot_history
-    from .training import train
 
     log = (lambda *a: None) if args.json and args.quiet else (lambda *a: print(*a, file=sys.stderr))
     data = datasets.load(args.data, seed=args.seed, limit=args.limit, test_fraction=args.test_fraction)
@@ -141,12 +138,9 @@ def build_parser():
     info = sub.add_parser("info", help="build and threading configuration")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
-    try:
-        from .reproduce import add_parser as add_reproduce
-    except ImportError:
-        add_reproduce = None
-    if add_reproduce is not None:
-        add_reproduce(sub)
+    from .reproduce import add_parser as add_reproduce
+
+    add_reproduce(sub)
     return parser
 
 

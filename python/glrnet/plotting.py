@@ -5,7 +5,7 @@ import io
 
 import numpy as np
 
-from .io import atomic_write_bytes
+from ._files import atomic_write_bytes
 
 __all__ = ["plot_history", "save_figure"]
 
@@ -27,25 +27,27 @@ def save_figure(fig, path, dpi=120):
     _pyplot().close(fig)
 
 
+def _history_panel(ax, history, key, ylabel):
+    """One panel of per-epoch curves: ``history["train_" + key]`` and ``history["val_" + key]``
+    (each drawn if recorded) against ``history["epoch"]``."""
+    epochs = np.asarray(history.get("epoch", []))
+    for split, style, label in (("train", "o-", "training"), ("val", "s--", "validation")):
+        values = history.get(f"{split}_{key}")
+        if values is not None and len(values):
+            ax.plot(epochs, values, style, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    ax.grid(alpha=0.3)
+
+
 def plot_history(history, path, title="GLR training"):
     """Training and validation loss and accuracy per epoch (the paper's Fig. 5)."""
     plt = _pyplot()
     h = history.as_dict() if hasattr(history, "as_dict") else dict(history)
-    epochs = np.asarray(h["epoch"])
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_loss.plot(epochs, h["train_loss"], "o-", label="training")
-    if h.get("val_loss"):
-        ax_loss.plot(epochs, h["val_loss"], "s--", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss (mean under noise)")
-    ax_loss.legend()
-    ax_loss.grid(alpha=0.3)
-    ax_acc.plot(epochs, h["train_accuracy"], "o-", label="training")
-    if h.get("val_accuracy"):
-        ax_acc.plot(epochs, h["val_accuracy"], "s--", label="validation")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy (under noise)")
-    ax_acc.legend()
-    ax_acc.grid(alpha=0.3)
+    _history_panel(ax_loss, h, "loss", "loss (mean under noise)")
+    _history_panel(ax_acc, h, "accuracy", "accuracy (under noise)")
     fig.suptitle(title)
     save_figure(fig, path)

@@ -21,16 +21,54 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import expit
+
+from .._validation import check_int, check_option, check_real
 
 __all__ = ["Activation", "as_activation", "ACTIVATION_NAMES", "DISCONTINUOUS"]
 
+
+# The activation table: value phi(v), derivative phi'(v) (continuous ones only) and, for the
+# step functions, phi as floor + sum_k J_k 1{v > c_k}.  ``s``: slope, ``m``: levels.
+def _staircase(v, s, m):
+    level = np.floor(m / (1.0 + np.exp(-s * v)))
+    return (np.minimum(level, m - 1) / (m - 1)).astype(v.dtype)
+
+
+def _sigmoid_derivative(v, s, m):
+    p = expit(s * v)
+    return s * p * (1.0 - p)
+
+
+_VALUES = {
+    "sigmoid": lambda v, s, m: expit(s * v),
+    "threshold": lambda v, s, m: (v > 0).astype(v.dtype),
+    "sign": lambda v, s, m: np.where(v > 0, 1.0, -1.0).astype(v.dtype),
+    "staircase": _staircase,
+    "relu": lambda v, s, m: np.maximum(v, 0),
+    "tanh": lambda v, s, m: np.tanh(v),
+    "identity": lambda v, s, m: v,
+    "quantized_relu": lambda v, s, m: np.minimum(np.floor(np.maximum(v, 0)), m - 1).astype(v.dtype),
+}
+_DERIVATIVES = {
+    "sigmoid": _sigmoid_derivative,
+    "relu": lambda v, s, m: (v > 0).astype(v.dtype),
+    "tanh": lambda v, s, m: 1.0 - np.tanh(v) ** 2,
+    "identity": lambda v, s, m: np.ones_like(v),
+}
+_STEPS = {   # (floor, [(c_k, J_k), ...]); staircase: m phi_s(v) >= k  <=>  v >= logit(k / m) / s
+    "threshold": lambda s, m: (0.0, [(0.0, 1.0)]),
+    "sign": lambda s, m: (-1.0, [(0.0, 2.0)]),
+    "staircase": lambda s, m: (0.0, [(math.log(k / (m - k)) / s, 1.0 / (m - 1)) for k in range(1, m)]),
+    "quantized_relu": lambda s, m: (0.0, [(float(k), 1.0) for k in range(1, m)]),
+}
+# codes of enum glr_activation in glrcore.h
 _CODES = {"sigmoid": 0, "threshold": 1, "sign": 2, "staircase": 3, "relu": 4, "tanh": 5, "identity": 6,
           "quantized_relu": 7}
 ACTIVATION_NAMES = tuple(_CODES)
-DISCONTINUOUS = ("threshold", "sign", "staircase", "quantized_relu")
+DISCONTINUOUS = tuple(_STEPS)
 
 
 @dataclass(frozen=True)
@@ -42,15 +80,9 @@ class Activation:
     levels: int = 4
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or self.name not in _CODES:
-            raise ValueError(f"activation must be one of {list(_CODES)}, got {self.name!r}")
-        if isinstance(self.slope, bool) or not isinstance(self.slope, Real) or not math.isfinite(self.slope) \
-                or not 1e-12 <= self.slope <= 1e12:
-            raise ValueError(f"activation slope must be a number in [1e-12, 1e12], got {self.slope!r}")
-        if isinstance(self.levels, bool) or not isinstance(self.levels, Integral) or not 2 <= self.levels <= 2**16:
-            raise ValueError(f"staircase levels must be an integer in [2, 65536], got {self.levels!r}")
-        object.__setattr__(self, "slope", float(self.slope))
-        object.__setattr__(self, "levels", int(self.levels))
+        check_option(self.name, "activation", ACTIVATION_NAMES)
+        object.__setattr__(self, "slope", check_real(self.slope, "activation slope", minimum=1e-12, maximum=1e12))
+        object.__setattr__(self, "levels", check_int(self.levels, "staircase levels", minimum=2, maximum=2**16))
 
     @property
     def code(self) -> int:
@@ -62,56 +94,27 @@ class Activation:
 
     def __call__(self, v):
         v = np.asarray(v)
-        if self.name == "sigmoid":
-            out = np.multiply(v, -self.slope, dtype=v.dtype if v.dtype.kind == "f" else np.float64)
-            np.exp(out, out=out)
-            out += 1.0
-            return np.reciprocal(out, out=out)
-        if self.name == "threshold":
-            return (v > 0).astype(v.dtype)
-        if self.name == "sign":
-            return np.where(v > 0, 1.0, -1.0).astype(v.dtype)
-        if self.name == "staircase":
-            m = self.levels
-            level = np.floor(m / (1.0 + np.exp(-self.slope * v)))
-            return (np.minimum(level, m - 1) / (m - 1)).astype(v.dtype)
-        if self.name == "quantized_relu":
-            return np.minimum(np.floor(np.maximum(v, 0)), self.levels - 1).astype(v.dtype)
-        if self.name == "relu":
-            return np.maximum(v, 0)
-        if self.name == "tanh":
-            return np.tanh(v)
-        return v
+        if v.dtype.kind != "f":
+            v = v.astype(np.float64)
+        return _VALUES[self.name](v, self.slope, self.levels)
 
     def derivative(self, v):
         """phi'(v) for the continuous activations (backpropagation, pathwise gradients)."""
+        if self.name not in _DERIVATIVES:
+            raise ValueError(f"the {self.name} activation has no derivative; train it with GLR")
         v = np.asarray(v)
-        if self.name == "sigmoid":
-            p = 1.0 / (1.0 + np.exp(-self.slope * v))
-            return self.slope * p * (1.0 - p)
-        if self.name == "relu":
-            return (v > 0).astype(v.dtype)
-        if self.name == "tanh":
-            return 1.0 - np.tanh(v) ** 2
-        if self.name == "identity":
-            return np.ones_like(v)
-        raise ValueError(f"the {self.name} activation has no derivative; train it with GLR")
+        if v.dtype.kind != "f":
+            v = v.astype(np.float64)
+        return _DERIVATIVES[self.name](v, self.slope, self.levels)
 
     def params(self) -> dict:
         return {"name": self.name, "slope": self.slope, "levels": self.levels}
 
     def steps(self):
         """A discontinuous activation as ``(floor, [(c_k, J_k), ...])``: phi(v) = floor + sum_k J_k 1{v > c_k}."""
-        m = self.levels
-        if self.name == "threshold":
-            return 0.0, [(0.0, 1.0)]
-        if self.name == "sign":
-            return -1.0, [(0.0, 2.0)]
-        if self.name == "staircase":      # m phi_s(v) >= k  <=>  v >= logit(k / m) / s
-            return 0.0, [(math.log(k / (m - k)) / self.slope, 1.0 / (m - 1)) for k in range(1, m)]
-        if self.name == "quantized_relu":
-            return 0.0, [(float(k), 1.0) for k in range(1, m)]
-        raise ValueError(f"the {self.name} activation is continuous")
+        if self.name not in _STEPS:
+            raise ValueError(f"the {self.name} activation is continuous")
+        return _STEPS[self.name](self.slope, self.levels)
 
     def noise_average(self, v, noise, nodes=256):
         """phi_bar(v) = E[phi(v + r)] and its derivative, element-wise, for noise r.

@@ -112,25 +112,36 @@ average accuracy over the five severities together with the five accuracies.
 
 from __future__ import annotations
 
-import numbers
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage
 
+from .._validation import (
+    check_images,
+    check_int,
+    check_int_sequence,
+    check_labels,
+    check_methods,
+    check_option,
+    check_seed,
+)
+from ..datasets.images import area_weights
+
 __all__ = [
+    "CONSTANTS",
     "CORRUPTIONS",
     "PAPER_CORRUPTIONS",
-    "SEVERITIES",
-    "CONSTANTS",
     "RANDOM_CORRUPTIONS",
+    "SEVERITIES",
     "corrupt",
     "corrupt_all",
     "mean_corruption_accuracy",
 ]
 
 #: All available corruption names.
-CORRUPTIONS: Tuple[str, ...] = (
+CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise",
     "shot_noise",
     "impulse_noise",
@@ -143,12 +154,12 @@ CORRUPTIONS: Tuple[str, ...] = (
     "brightness",
 )
 #: The four corruptions used by the paper's authors (Table II).
-PAPER_CORRUPTIONS: Tuple[str, ...] = ("gaussian_noise", "impulse_noise", "glass_blur", "contrast")
+PAPER_CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "impulse_noise", "glass_blur", "contrast")
 #: Valid severities.
-SEVERITIES: Tuple[int, ...] = (1, 2, 3, 4, 5)
+SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 #: Constant per corruption and severity (index ``severity - 1``); see the module docstring.
-CONSTANTS: Dict[str, tuple] = {
+CONSTANTS: dict[str, tuple] = {
     "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
     "shot_noise": (60, 25, 12, 5, 3),
     "impulse_noise": (0.03, 0.06, 0.09, 0.17, 0.27),
@@ -162,7 +173,7 @@ CONSTANTS: Dict[str, tuple] = {
 }
 
 #: Corruptions whose output depends on the seed.
-RANDOM_CORRUPTIONS: Tuple[str, ...] = (
+RANDOM_CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur",
 )
 
@@ -256,22 +267,11 @@ def _contrast(x, c, rng):
     return (x - means) * c + means
 
 
-def _box_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """Area-weighted (box filter) 1-D resampling matrix of shape (n_out, n_in)."""
-    scale = n_in / n_out
-    M = np.zeros((n_out, n_in))
-    for i in range(n_out):
-        a, b = i * scale, (i + 1) * scale
-        for j in range(int(np.floor(a)), min(int(np.ceil(b)), n_in)):
-            M[i, j] = max(0.0, min(b, j + 1) - max(a, j))
-    return M / M.sum(axis=1, keepdims=True)
-
-
 def _pixelate(x, c, rng):
-    n, h, w = x.shape
+    h, w = x.shape[1:]
     side_h, side_w = min(int(c), h), min(int(c), w)
-    Dh, Dw = _box_resize_matrix(h, side_h), _box_resize_matrix(w, side_w)
-    Uh, Uw = _box_resize_matrix(side_h, h), _box_resize_matrix(side_w, w)
+    Dh, Dw = area_weights(h, side_h), area_weights(w, side_w)
+    Uh, Uw = area_weights(side_h, h), area_weights(side_w, w)
     small = np.einsum("ij,njk,lk->nil", Dh, x, Dw)
     return np.einsum("ij,njk,lk->nil", Uh, small, Uw)
 
@@ -280,7 +280,7 @@ def _brightness(x, c, rng):
     return x + c
 
 
-_FUNCS: Dict[str, Callable] = {
+_FUNCS: dict[str, Callable] = {
     "gaussian_noise": _gaussian_noise,
     "shot_noise": _shot_noise,
     "impulse_noise": _impulse_noise,
@@ -295,73 +295,27 @@ _FUNCS: Dict[str, Callable] = {
 
 
 # --------------------------------------------------------------------------
-# validation
+# arguments
 # --------------------------------------------------------------------------
-def _check_name(name) -> str:
-    if not isinstance(name, str) or name not in _FUNCS:
-        raise ValueError(f"unknown corruption name {name!r}; valid names: {', '.join(CORRUPTIONS)}")
-    return name
-
-
-def _check_severity(severity) -> int:
-    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, numbers.Integral):
-        raise TypeError(f"severity must be an int in 1..5, got {type(severity).__name__}")
-    if not 1 <= severity <= 5:
-        raise ValueError(f"severity must be in 1..5, got {severity}")
-    return int(severity)
-
-
-def _check_seed(seed):
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return int(seed)
-
-
-def _as_images(X, image_shape) -> Tuple[np.ndarray, tuple]:
-    """Validate ``X`` and return (float64 (n, h, w) view, original shape)."""
-    try:
-        arr = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"X must be a numeric array: {exc}") from None
+def _as_images(X, image_shape) -> tuple[np.ndarray, tuple]:
+    """The checked ``X`` as a float64 (n, h, w) array, and its original shape."""
+    arr = check_images(X, "X", ndim=(2, 3))
     if image_shape is not None:
-        if (
-            not isinstance(image_shape, (tuple, list))
-            or len(image_shape) != 2
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
-                       for s in image_shape)
-        ):
-            raise ValueError(f"image_shape must be a pair of positive ints, got {image_shape!r}")
-        image_shape = (int(image_shape[0]), int(image_shape[1]))
+        image_shape = tuple(check_int_sequence(image_shape, "image_shape", minimum=1, min_length=2,
+                                               max_length=2))
     if arr.ndim == 3:
         if image_shape is not None and arr.shape[1:] != image_shape:
-            raise ValueError(
-                f"X has images of shape {arr.shape[1:]} but image_shape is {image_shape}"
-            )
-        imgs = arr
-    elif arr.ndim == 2:
-        h, w = image_shape if image_shape is not None else (14, 14)
-        if arr.shape[1] != h * w:
-            raise ValueError(
-                f"X has {arr.shape[1]} features per row but image_shape {(h, w)} "
-                f"needs {h * w}; pass image_shape=(h, w)"
-            )
-        imgs = arr.reshape(arr.shape[0], h, w)
-    else:
-        raise ValueError(
-            f"X must be (n, h, w) images or (n, h*w) flattened rows, got shape {arr.shape}"
-        )
-    if imgs.shape[0] == 0:
-        raise ValueError("X must contain at least one image")
-    if not np.all(np.isfinite(imgs)):
-        raise ValueError("X contains NaN or infinite values")
-    if imgs.min() < 0.0 or imgs.max() > 1.0:
-        raise ValueError(
-            f"X values must lie in [0, 1], got range [{imgs.min():g}, {imgs.max():g}]"
-        )
-    return imgs, arr.shape
+            raise ValueError(f"X has images of shape {arr.shape[1:]} but image_shape is {image_shape}")
+        return arr, arr.shape
+    h, w = image_shape if image_shape is not None else (14, 14)
+    if arr.shape[1] != h * w:
+        raise ValueError(f"X has {arr.shape[1]} features per row but image_shape {(h, w)} needs {h * w}; "
+                         f"pass image_shape=(h, w)")
+    return arr.reshape(arr.shape[0], h, w), arr.shape
 
 
-def _check_names(names) -> Tuple[str, ...]:
+def _names(names) -> tuple[str, ...]:
+    """The corruptions to run: all of them (None), one name, or a non-empty sequence of names."""
     if names is None:
         return CORRUPTIONS
     if isinstance(names, str):
@@ -369,9 +323,7 @@ def _check_names(names) -> Tuple[str, ...]:
     names = tuple(names)
     if not names:
         raise ValueError("names must not be empty")
-    for nm in names:
-        _check_name(nm)
-    return names
+    return tuple(check_option(nm, "names entries", CORRUPTIONS) for nm in names)
 
 
 def _apply(imgs, shape, name, severity, seed):
@@ -405,16 +357,16 @@ def corrupt(X, name: str, severity: int, *, seed: int = 0, image_shape=None) -> 
     ndarray of float32
         Same shape as ``X``, values in ``[0, 1]``.
     """
-    name = _check_name(name)
-    severity = _check_severity(severity)
-    seed = _check_seed(seed)
+    name = check_option(name, "name", CORRUPTIONS)
+    severity = check_int(severity, "severity", minimum=SEVERITIES[0], maximum=SEVERITIES[-1])
+    seed = check_seed(seed)
     imgs, shape = _as_images(X, image_shape)
     return _apply(imgs, shape, name, severity, seed)
 
 
 def corrupt_all(
-    X, seed: int = 0, *, names: Optional[Sequence[str]] = None, image_shape=None
-) -> Iterator[Tuple[str, int, np.ndarray]]:
+    X, seed: int = 0, *, names: Sequence[str] | None = None, image_shape=None
+) -> Iterator[tuple[str, int, np.ndarray]]:
     """Yield ``(name, severity, X_corrupted)`` for every corruption and severity.
 
     Lazily generated (one corrupted copy of ``X`` at a time); wrap in
@@ -422,8 +374,8 @@ def corrupt_all(
     restricts the corruptions (default: all of :data:`CORRUPTIONS`).  Each
     call uses ``seed``, exactly as :func:`corrupt` would.
     """
-    names = _check_names(names)
-    seed = _check_seed(seed)
+    names = _names(names)
+    seed = check_seed(seed)
     imgs, shape = _as_images(X, image_shape)
     for nm in names:
         for s in SEVERITIES:
@@ -431,8 +383,8 @@ def corrupt_all(
 
 
 def mean_corruption_accuracy(
-    model, X, y, names: Optional[Sequence[str]] = None, seed: int = 0, *, image_shape=None
-) -> Dict[str, Tuple[float, List[float]]]:
+    model, X, y, names: Sequence[str] | None = None, seed: int = 0, *, image_shape=None
+) -> dict[str, tuple[float, list[float]]]:
     """Average accuracy over the five severities, per corruption (the paper's Eq. 6).
 
     Parameters
@@ -451,15 +403,12 @@ def mean_corruption_accuracy(
     -------
     dict name -> (mean_accuracy, [acc_severity_1, ..., acc_severity_5])
     """
-    if not callable(getattr(model, "predict", None)):
-        raise TypeError(f"model must provide a callable predict(); got {type(model).__name__}")
-    names = _check_names(names)
-    seed = _check_seed(seed)
+    check_methods(model, "model", ("predict",))
+    names = _names(names)
+    seed = check_seed(seed)
     imgs, shape = _as_images(X, image_shape)
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != imgs.shape[0]:
-        raise ValueError(f"y must be 1-D with {imgs.shape[0]} labels, got shape {y.shape}")
-    results: Dict[str, Tuple[float, List[float]]] = {}
+    y = check_labels(y, imgs.shape[0], None)
+    results: dict[str, tuple[float, list[float]]] = {}
     for nm in names:
         accs = []
         for s in SEVERITIES:

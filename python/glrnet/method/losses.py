@@ -17,10 +17,14 @@ classes, so a replication in which the true class ties with ``t - 1`` others is
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
-__all__ = ["LOSS_CODES", "loss_values", "correct_fraction", "check_loss"]
+__all__ = ["LOSS_CODES", "DIFFERENTIABLE", "loss_values", "loss_and_output_gradient", "softmax",
+           "correct_fraction", "check_loss"]
 
+# codes of enum glr_loss in glrcore.h
 LOSS_CODES = {"cross_entropy": 0, "zero_one": 1, "squared": 2, "hinge": 3}
+DIFFERENTIABLE = ("cross_entropy", "squared")
 
 
 def check_loss(name) -> str:
@@ -54,10 +58,7 @@ def loss_values(name, outputs, y):
     y = np.broadcast_to(np.asarray(y), outputs.shape[:-1])
     target = _target(outputs, y)
     if name == "cross_entropy":
-        peak = outputs.max(axis=-1)
-        shifted = outputs - peak[..., None]
-        np.exp(shifted, out=shifted)
-        return peak + np.log(shifted.sum(axis=-1)) - target
+        return logsumexp(outputs, axis=-1) - target
     if name == "zero_one":
         return 1.0 - correct_fraction(outputs, y)
     if name == "squared":
@@ -65,3 +66,23 @@ def loss_values(name, outputs, y):
         return ((outputs - onehot) ** 2).sum(axis=-1)
     others = np.where(np.arange(outputs.shape[-1]) == y[..., None], -np.inf, outputs)
     return np.maximum(0.0, 1.0 + others.max(axis=-1) - target)
+
+
+def softmax(outputs):
+    """softmax over the last axis, exp(x - max) / sum (the same bits as scipy.special.softmax)."""
+    z = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def loss_and_output_gradient(name, outputs, y):
+    """(L(x, y), d L / d x) row by row, for the differentiable losses (backpropagation):
+    cross-entropy: softmax(x) - onehot(y); squared: 2 (x - onehot(y))."""
+    name = check_loss(name)
+    if name not in DIFFERENTIABLE:
+        raise ValueError(f"backpropagation needs a differentiable loss ({', '.join(DIFFERENTIABLE)}), not {name!r}")
+    outputs = np.asarray(outputs)
+    y = np.broadcast_to(np.asarray(y), outputs.shape[:-1])
+    onehot = np.arange(outputs.shape[-1]) == y[..., None]
+    if name == "cross_entropy":
+        return loss_values(name, outputs, y), softmax(outputs) - onehot
+    return loss_values(name, outputs, y), 2.0 * (outputs - onehot)

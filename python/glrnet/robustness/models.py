@@ -1,9 +1,9 @@
 """Models under test for the robustness experiments (Section III.C and III.D).
 
-The attacks in :mod:`glrnet.attacks` and the corruption metric in
-:mod:`glrnet.corruptions` need ``predict``, ``predict_proba`` and
+The attacks in :mod:`glrnet.robustness.attacks` and the corruption metric in
+:mod:`glrnet.robustness.corruptions` need ``predict``, ``predict_proba`` and
 ``loss_gradient``.  :class:`NoisyModel` provides them for a GLR-trained
-:class:`~glrnet.network.MLP` the way the paper uses such networks: the neuronal
+:class:`~glrnet.method.network.MLP` the way the paper uses such networks: the neuronal
 noise is kept at prediction time (averaged over ``predict_replications`` draws),
 and the input gradient an adaptive attacker uses is the likelihood-ratio estimate
 ``d E[L] / d x = W0^T E[L psi(r^(1))]`` over ``gradient_replications`` draws.
@@ -14,14 +14,29 @@ zero almost everywhere, so the robustness is not overstated by gradient masking.
 Athalye, Carlini & Wagner 2018): backpropagation through a smooth stand-in of the
 network in which every activation is replaced by its noise average
 ``phi_bar(v) = E[phi(v + r)]`` (for a threshold unit under Gaussian noise,
-``Phi(v / sigma)``).  It has no Monte-Carlo variance, so if the likelihood-ratio
+``Phi(v / sigma)``), using the package's one dense forward/backward pass
+(:mod:`glrnet.method.dense`) and softmax cross-entropy gradient
+(:mod:`glrnet.method.losses`).  It has no Monte-Carlo variance, so if the likelihood-ratio
 attack were weak only because its gradient is noisy, this one would show it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_features, check_int, check_labels, check_seed
+from .._validation import (
+    check_features,
+    check_int,
+    check_labels,
+    check_option,
+    check_seed,
+)
+from ..method import dense
+from ..method.losses import loss_and_output_gradient
+from ..method.network import PREDICTION_STEP
+
+# The gradient noise steps of successive loss_gradient calls: 1, 2, ... wrapping around before
+# PREDICTION_STEP, so that an attack's gradient noise never coincides with the prediction noise.
+_GRADIENT_STEPS = PREDICTION_STEP
 
 __all__ = ["NoisyModel", "SmoothedSurrogate", "transfer_accuracy"]
 
@@ -53,9 +68,7 @@ class NoisyModel:
         self.predict_replications = check_int(predict_replications, "predict_replications", minimum=0)
         self.gradient_replications = check_int(gradient_replications, "gradient_replications", minimum=1)
         self.attack_loss = attack_loss
-        if attack_gradient not in ("likelihood_ratio", "smoothed"):
-            raise ValueError(f"attack_gradient must be 'likelihood_ratio' or 'smoothed', got {attack_gradient!r}")
-        self.attack_gradient = attack_gradient
+        self.attack_gradient = check_option(attack_gradient, "attack_gradient", ("likelihood_ratio", "smoothed"))
         self._surrogate = SmoothedSurrogate(model) if attack_gradient == "smoothed" else None
         self.seed = check_seed(seed)
         self.n_threads = n_threads
@@ -69,7 +82,7 @@ class NoisyModel:
         # A fixed noise step: the same batch always gets the same predictions.  The kernel keys
         # the noise by the row's position, so a row moved within or across batches gets other
         # noise draws (the attacks judge success on the whole batch for this reason).
-        return self.model.predict_proba(X, self.predict_replications, seed=self.seed, step=2**32 - 1,
+        return self.model.predict_proba(X, self.predict_replications, seed=self.seed, step=PREDICTION_STEP,
                                         n_threads=self.n_threads)
 
     def predict(self, X):
@@ -82,7 +95,7 @@ class NoisyModel:
             return self._surrogate.loss_gradient(X, y)
         self._calls += 1
         return self.model.input_gradient(X, y, self.gradient_replications, seed=self.seed,
-                                         step=self._calls % (2**32 - 1), loss=self.attack_loss,
+                                         step=self._calls % _GRADIENT_STEPS, loss=self.attack_loss,
                                          n_threads=self.n_threads)
 
 
@@ -100,6 +113,8 @@ class SmoothedSurrogate:
     """
 
     def __init__(self, model, nodes=256):
+        if getattr(model, "noises", None) is None:
+            raise ValueError("SmoothedSurrogate needs a network with neuronal noise (model.noises is None)")
         self.model = model
         self.nodes = check_int(nodes, "nodes", minimum=8)
 
@@ -107,18 +122,14 @@ class SmoothedSurrogate:
     def n_classes(self) -> int:
         return self.model.n_classes
 
-    def _levels(self, x):
-        """Outputs and slopes phi_bar'(u) of every level."""
-        slopes = []
-        for w, b, activation, noise in zip(self.model.weights, self.model.biases, self.model.activations,
-                                           self.model.noises):
-            x, slope = activation.noise_average(x @ w.T + b, noise, self.nodes)
-            slopes.append(slope)
-        return x, slopes
+    def _forward(self, x):
+        """dense.forward through the smoothed levels: (inputs, pre_activations, output, levels)."""
+        levels = [_Smoothed(a, noise, self.nodes) for a, noise in zip(self.model.activations, self.model.noises)]
+        return (*dense.forward(x, self.model.weights, self.model.biases, levels), levels)
 
     def forward(self, X):
         """The surrogate's output (n, n_classes)."""
-        return self._levels(check_features(X, self.model.n_inputs))[0]
+        return self._forward(check_features(X, self.model.n_inputs))[2]
 
     def predict(self, X):
         return np.argmax(self.forward(X), axis=1)
@@ -127,16 +138,35 @@ class SmoothedSurrogate:
         """(per-sample cross-entropy of the surrogate, its exact input gradient)."""
         x = check_features(X, self.model.n_inputs)
         y = check_labels(y, x.shape[0], self.model.n_classes)
-        out, slopes = self._levels(x)
-        shifted = out - out.max(axis=1, keepdims=True)
-        log_total = np.log(np.exp(shifted).sum(axis=1))
-        rows = np.arange(len(y))
-        loss = log_total - shifted[rows, y]
-        upstream = np.exp(shifted - log_total[:, None])                 # d loss / d output
-        upstream[rows, y] -= 1.0
-        for level in reversed(range(self.model.n_levels)):
-            upstream = (upstream * slopes[level]) @ self.model.weights[level]
-        return loss, upstream
+        inputs, pre_activations, out, levels = self._forward(x)
+        loss, upstream = loss_and_output_gradient("cross_entropy", out, y)
+        _, _, grad = dense.backward(upstream, self.model.weights, inputs, pre_activations, levels,
+                                    parameters=False, input=True)
+        return loss, grad
+
+
+class _Smoothed:
+    """A level's noise-averaged activation phi_bar, as an activation of :mod:`glrnet.method.dense`.
+
+    ``noise_average`` gives the value and the slope at once; the slope of the last
+    ``__call__`` is kept for the ``derivative`` that backpropagation asks for next.
+    """
+
+    def __init__(self, activation, noise, nodes):
+        self.name = f"smoothed_{activation.name}"
+        self._activation, self._noise, self._nodes = activation, noise, nodes
+        self._last = None
+
+    def _average(self, v):
+        if self._last is None or self._last[0] is not v:
+            self._last = (v, *self._activation.noise_average(v, self._noise, self._nodes))
+        return self._last
+
+    def __call__(self, v):
+        return self._average(v)[1]
+
+    def derivative(self, v):
+        return self._average(v)[2]
 
 
 def transfer_accuracy(models: dict, X_adv, y) -> dict:

@@ -7,8 +7,10 @@ The attacks are model-agnostic.  A *model* is any object with
     wants to *increase* when ``labels`` are the true classes (for a targeted
     attack it is called with the target classes and *decreased*); ``grad``
     of shape ``(n, d)`` is ``d loss[i] / d X[i]``.
-    :class:`glrnet.backprop.BPNetwork` implements it with the softmax
-    cross-entropy.
+    :class:`glrnet.method.network.MLP` implements it (the backpropagation
+    baseline with the exact softmax cross-entropy gradient, a noisy network
+    with the likelihood-ratio estimate), and so do the models under test of
+    :mod:`glrnet.robustness.models`.
 
 ``predict(X) -> labels``
     predicted classes, shape ``(n,)``.
@@ -16,6 +18,7 @@ The attacks are model-agnostic.  A *model* is any object with
 Some features need the number of classes (``target="random"`` and the
 untargeted L-BFGS attack): it is read from ``model.n_classes`` (or
 ``model.n_classes_``), or else from the width of ``model.predict_proba``.
+Arguments are checked by :mod:`glrnet._validation`.
 
 Inputs are batches of flattened images ``X`` of shape ``(n, d)`` with values
 in ``[0, 1]`` and integer labels ``y`` of shape ``(n,)``.  Every attack
@@ -44,19 +47,31 @@ white-box).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable
 
 import numpy as np
 from scipy.optimize import Bounds, minimize
 
+from .._validation import (
+    check_bool,
+    check_callable,
+    check_images,
+    check_int,
+    check_labels,
+    check_methods,
+    check_real,
+    check_seed,
+)
+
 __all__ = [
     "AttackResult",
-    "fgsm",
-    "pgd",
-    "lbfgs",
     "accuracy_under_attack",
     "eps_curve",
+    "fgsm",
+    "lbfgs",
+    "pgd",
 ]
 
 
@@ -95,100 +110,47 @@ class AttackResult:
     X_adv: np.ndarray
     unchanged_fraction: float
     success_rate: float
-    params: Dict[str, Any]
+    params: dict[str, Any]
     mean_l2: float = float("nan")
-    success: np.ndarray = field(default=None, repr=False)
-    clean_correct: np.ndarray = field(default=None, repr=False)
-    target: Optional[np.ndarray] = field(default=None, repr=False)
+    success: np.ndarray | None = field(default=None, repr=False)
+    clean_correct: np.ndarray | None = field(default=None, repr=False)
+    target: np.ndarray | None = field(default=None, repr=False)
 
     def __array__(self, dtype=None, copy=None):
         return self.X_adv if dtype is None else self.X_adv.astype(dtype)
 
 
 # --------------------------------------------------------------------------
-# validation
+# argument handling
 # --------------------------------------------------------------------------
-def _check_model(model, methods=("loss_gradient", "predict")) -> None:
-    for m in methods:
-        if not callable(getattr(model, m, None)):
-            raise TypeError(f"model must provide a callable {m}(); got {type(model).__name__}")
+_GRADIENT_MODEL = ("loss_gradient", "predict")
 
 
-def _check_real(value, name: str, *, allow_zero: bool = True) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
-    return value
-
-
-def _check_int(value, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_X(X, name: str = "X") -> np.ndarray:
-    try:
-        arr = np.array(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a numeric array: {exc}") from None
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(
-            f"{name} values must lie in [0, 1], got range [{arr.min():g}, {arr.max():g}]"
-        )
-    return arr
-
-
-def _n_classes(model, X: np.ndarray) -> Optional[int]:
-    for attr in ("n_classes", "n_classes_"):
+def _declared_n_classes(model, attributes=("n_classes", "n_classes_")) -> int | None:
+    """The number of classes the model declares as an integer attribute, if any."""
+    for attr in attributes:
         k = getattr(model, attr, None)
         if isinstance(k, numbers.Integral) and not isinstance(k, bool):
             return int(k)
-    if callable(getattr(model, "predict_proba", None)):
-        return int(np.asarray(model.predict_proba(X[:1])).shape[1])
     return None
 
 
-def _check_labels(y, n: int, n_classes: Optional[int], name: str = "y") -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} entries but X has {n} rows")
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must contain integer class labels, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} contains negative labels")
-    if n_classes is not None and arr.size and arr.max() >= n_classes:
-        raise ValueError(f"{name} contains labels >= n_classes={n_classes}")
-    return arr
+def _n_classes(model, X: np.ndarray) -> int | None:
+    k = _declared_n_classes(model)
+    if k is None and callable(getattr(model, "predict_proba", None)):
+        return int(np.asarray(model.predict_proba(X[:1])).shape[1])
+    return k
 
 
-def _prepare(model, X, y):
-    _check_model(model)
-    X = _check_X(X)
-    k = getattr(model, "n_classes", None)
-    k = int(k) if isinstance(k, numbers.Integral) and not isinstance(k, bool) else None
-    y = _check_labels(y, X.shape[0], k)
-    return X, y
+def _prepare(model, X, y, seed=0, name="model"):
+    """The checked X (a float64 copy), y and seed of an attack on ``model``."""
+    check_methods(model, name, _GRADIENT_MODEL)
+    X = check_images(X, "X")
+    y = check_labels(y, X.shape[0], _declared_n_classes(model, ("n_classes",)))
+    return X, y, check_seed(seed)
 
 
-def _resolve_target(model, X: np.ndarray, y: np.ndarray, target, seed) -> Optional[np.ndarray]:
+def _resolve_target(model, X: np.ndarray, y: np.ndarray, target, seed) -> np.ndarray | None:
     if target is None:
         return None
     if isinstance(target, str):
@@ -205,7 +167,7 @@ def _resolve_target(model, X: np.ndarray, y: np.ndarray, target, seed) -> Option
         rng = np.random.default_rng(seed)
         # uniform over the k - 1 classes different from y
         return (y + rng.integers(1, k, size=y.shape[0])) % k
-    t = _check_labels(target, X.shape[0], _n_classes(model, X), "target")
+    t = check_labels(target, X.shape[0], _n_classes(model, X), "target")
     if np.any(t == y):
         raise ValueError("target must differ from the true label y in every row")
     return t
@@ -281,8 +243,8 @@ def fgsm(model, X, y, eps, *, target=None, seed: int = 0) -> AttackResult:
         ``X_adv`` is clipped to ``[0, 1]``; rows whose gradient is zero are
         returned unchanged (``sign(0) = 0``).
     """
-    X, y = _prepare(model, X, y)
-    eps = _check_real(eps, "eps")
+    X, y, seed = _prepare(model, X, y, seed)
+    eps = check_real(eps, "eps", minimum=0.0)
     t = _resolve_target(model, X, y, target, seed)
     labels = y if t is None else t
     _, grad = _loss_grad(model, X, labels)
@@ -298,7 +260,7 @@ def pgd(
     y,
     eps,
     *,
-    step_size: Optional[float] = None,
+    step_size: float | None = None,
     steps: int = 40,
     random_start: bool = True,
     seed: int = 0,
@@ -336,15 +298,14 @@ def pgd(
         last iterate; every row satisfies ``|X_adv - X| <= eps`` and
         ``0 <= X_adv <= 1``.
     """
-    X, y = _prepare(model, X, y)
-    eps = _check_real(eps, "eps")
-    steps = _check_int(steps, "steps")
+    X, y, seed = _prepare(model, X, y, seed)
+    eps = check_real(eps, "eps", minimum=0.0)
+    steps = check_int(steps, "steps", minimum=1)
     if step_size is None:
         step_size = 2.5 * eps / steps
-    step_size = _check_real(step_size, "step_size")
-    for flag, name in ((random_start, "random_start"), (keep_success, "keep_success")):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool")
+    step_size = check_real(step_size, "step_size", minimum=0.0)
+    random_start = check_bool(random_start, "random_start")
+    keep_success = check_bool(keep_success, "keep_success")
     t = _resolve_target(model, X, y, target, seed)
     labels = y if t is None else t
     sgn = 1.0 if t is None else -1.0
@@ -372,8 +333,8 @@ def pgd(
         "eps": eps,
         "step_size": step_size,
         "steps": steps,
-        "random_start": bool(random_start),
-        "keep_success": bool(keep_success),
+        "random_start": random_start,
+        "keep_success": keep_success,
         "seed": seed,
         "targeted": t is not None,
     }
@@ -420,11 +381,11 @@ def lbfgs(
     y,
     *,
     target=None,
-    c_values: Optional[Sequence[float]] = None,
+    c_values: Sequence[float] | None = None,
     c_init: float = 1.0,
     search_steps: int = 6,
     max_iter: int = 100,
-    batch_size: Optional[int] = 50,
+    batch_size: int | None = 50,
     seed: int = 0,
 ) -> AttackResult:
     """Box-constrained L-BFGS attack of Szegedy et al. (2014), batched.
@@ -496,10 +457,10 @@ def lbfgs(
         over all rows; ``params["mean_l2_success"]`` over the rows where the search
         found an adversarial example (excluding rows that needed none).
     """
-    X, y = _prepare(model, X, y)
-    max_iter = _check_int(max_iter, "max_iter")
+    X, y, seed = _prepare(model, X, y, seed)
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
     if batch_size is not None:
-        batch_size = _check_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
     n = X.shape[0]
     t = _resolve_target(model, X, y, target, seed)
     clean_pred = _predict(model, X)
@@ -535,14 +496,13 @@ def lbfgs(
     if c_values is not None:
         if isinstance(c_values, (str, bytes)) or not hasattr(c_values, "__len__"):
             raise TypeError("c_values must be a sequence of positive floats")
-        cs = sorted((_check_real(c, "c_values entry", allow_zero=False) for c in c_values),
-                    reverse=True)
+        cs = sorted((check_real(c, "c_values entry", positive=True) for c in c_values), reverse=True)
         if not cs:
             raise ValueError("c_values must not be empty")
-        search = {"c_values": tuple(cs)}
+        search: dict[str, Any] = {"c_values": tuple(cs)}
     else:
-        c_init = _check_real(c_init, "c_init", allow_zero=False)
-        search_steps = _check_int(search_steps, "search_steps")
+        c_init = check_real(c_init, "c_init", positive=True)
+        search_steps = check_int(search_steps, "search_steps", minimum=1)
         search = {"c_init": c_init, "search_steps": search_steps}
 
     def line_search(chunk):
@@ -608,23 +568,23 @@ def accuracy_under_attack(model_under_test, X_adv, y) -> float:
     y : array_like of int, shape (n,)
         True labels of the clean inputs.
     """
-    _check_model(model_under_test, ("predict",))
+    check_methods(model_under_test, "model_under_test", ("predict",))
     if isinstance(X_adv, AttackResult):
         X_adv = X_adv.X_adv
-    X_adv = _check_X(X_adv, "X_adv")
-    y = _check_labels(y, X_adv.shape[0], None)
+    X_adv = check_images(X_adv, "X_adv")
+    y = check_labels(y, X_adv.shape[0], None)
     return float(np.mean(_predict(model_under_test, X_adv) == y))
 
 
 def eps_curve(
-    attack_fn: Callable[..., Union[AttackResult, np.ndarray]],
+    attack_fn: Callable[..., AttackResult | np.ndarray],
     source_model,
     target_models: Mapping[str, Any],
     X,
     y,
     eps_values: Sequence[float],
     **attack_kwargs,
-) -> Dict[str, List[float]]:
+) -> dict[str, list[float]]:
     """Accuracy of several models on adversarial examples crafted on one model.
 
     For every ``eps`` the examples are crafted once with
@@ -649,20 +609,20 @@ def eps_curve(
     dict name -> list of float
         Accuracy per ``eps`` (same order as ``eps_values``).
     """
-    if not callable(attack_fn):
-        raise TypeError("attack_fn must be callable")
+    if attack_fn is None:
+        raise TypeError("attack_fn must be callable, got None")
+    check_callable(attack_fn, "attack_fn")
     if not isinstance(target_models, Mapping) or len(target_models) == 0:
         raise TypeError("target_models must be a non-empty dict name -> model")
     for name, m in target_models.items():
-        if not callable(getattr(m, "predict", None)):
-            raise TypeError(f"target_models[{name!r}] has no predict()")
+        check_methods(m, f"target_models[{name!r}]", ("predict",))
     if isinstance(eps_values, (str, bytes)) or not hasattr(eps_values, "__iter__"):
         raise TypeError("eps_values must be a sequence of floats")
-    eps_list = [_check_real(e, "eps_values entry") for e in eps_values]
+    eps_list = [check_real(e, "eps_values entry", minimum=0.0) for e in eps_values]
     if not eps_list:
         raise ValueError("eps_values must not be empty")
-    X, y = _prepare(source_model, X, y)
-    curves: Dict[str, List[float]] = {name: [] for name in target_models}
+    X, y, _ = _prepare(source_model, X, y, name="source_model")
+    curves: dict[str, list[float]] = {name: [] for name in target_models}
     for eps in eps_list:
         res = attack_fn(source_model, X, y, eps, **attack_kwargs)
         X_adv = res.X_adv if isinstance(res, AttackResult) else np.asarray(res)

@@ -19,42 +19,39 @@ deviation).  All families here are symmetric, so antithetic pairs ``(r, -r)`` ap
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import stats
+
+from .._validation import check_real
 
 __all__ = ["Noise", "Gaussian", "Laplace", "Logistic", "StudentT", "as_noise", "NOISE_FAMILIES"]
 
 
 # The kernel computes the scores in float32 (r / scale^2 and the like): scales and degrees
 # of freedom in this range keep them finite and normal.
-_RANGE = (1e-12, 1e12)
-
-
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0.0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    if not _RANGE[0] <= value <= _RANGE[1]:
-        raise ValueError(f"{name} must lie in [{_RANGE[0]:g}, {_RANGE[1]:g}] (float32 scores), got {value!r}")
-    return value
+_RANGE = {"minimum": 1e-12, "maximum": 1e12}
 
 
 @dataclass(frozen=True)
 class Noise:
-    """Base class: a zero-mean, symmetric noise density with a scale."""
+    """Base class: a zero-mean, symmetric noise density with a scale.
+
+    A family sets ``code`` (enum glr_noise of glrcore.h), ``name``, ``_scipy`` (its
+    scipy.stats family, for CDFs in exact checks), ``_draw(rng, scale, size)`` (numpy
+    draws, for the reference implementation) and :meth:`score`.
+    """
 
     scale: float
     code = -1
     name = "noise"
+    _scipy: ClassVar[Any] = None
+    _draw: ClassVar[Any] = None
 
     def __post_init__(self):
-        object.__setattr__(self, "scale", _positive(self.scale, "scale"))
+        object.__setattr__(self, "scale", check_real(self.scale, "scale", **_RANGE))
 
     @property
     def shape(self) -> float:
@@ -62,8 +59,8 @@ class Noise:
         return 0.0
 
     def distribution(self):
-        """The frozen scipy.stats distribution (for CDFs in exact checks)."""
-        raise NotImplementedError
+        """The frozen scipy.stats distribution."""
+        return self._scipy(scale=self.scale)
 
     def score(self, r):
         """psi(r) = -d log f(r) / dr."""
@@ -71,7 +68,7 @@ class Noise:
 
     def sample(self, rng: np.random.Generator, size, dtype=np.float64):
         """Draw noise with numpy (used by the reference implementation)."""
-        return self.distribution().rvs(size=size, random_state=rng).astype(dtype, copy=False)
+        return np.asarray(self._draw(rng, self.scale, size)).astype(dtype, copy=False)
 
     @property
     def variance(self) -> float:
@@ -83,13 +80,9 @@ class Noise:
 
 @dataclass(frozen=True)
 class Gaussian(Noise):
-    """N(0, scale^2); the paper's noise (sigma^2 = 4 is ``Gaussian(2.0)``)."""
+    """N(0, scale^2); the paper's noise (sigma^2 = 4 is ``Gaussian(2.0)``); psi(r) = r / scale^2 (Eq. 5)."""
 
-    code = 0
-    name = "gaussian"
-
-    def distribution(self):
-        return stats.norm(scale=self.scale)
+    code, name, _scipy = 0, "gaussian", stats.norm
 
     def score(self, r):
         return np.asarray(r) / self.scale**2
@@ -102,49 +95,36 @@ class Gaussian(Noise):
 
 @dataclass(frozen=True)
 class Laplace(Noise):
-    """Laplace(0, scale): density exp(-|r|/b) / 2b."""
+    """Laplace(0, scale): density exp(-|r|/b) / 2b; psi(r) = sign(r) / b."""
 
-    code = 1
-    name = "laplace"
-
-    def distribution(self):
-        return stats.laplace(scale=self.scale)
+    code, name, _scipy = 1, "laplace", stats.laplace
+    _draw = staticmethod(lambda rng, scale, size: rng.laplace(0.0, scale, size))
 
     def score(self, r):
         return np.sign(r) / self.scale
 
-    def sample(self, rng, size, dtype=np.float64):
-        return rng.laplace(0.0, self.scale, size).astype(dtype, copy=False)
-
 
 @dataclass(frozen=True)
 class Logistic(Noise):
-    """Logistic(0, scale)."""
+    """Logistic(0, scale); psi(r) = tanh(r / 2s) / s."""
 
-    code = 2
-    name = "logistic"
-
-    def distribution(self):
-        return stats.logistic(scale=self.scale)
+    code, name, _scipy = 2, "logistic", stats.logistic
+    _draw = staticmethod(lambda rng, scale, size: rng.logistic(0.0, scale, size))
 
     def score(self, r):
         return np.tanh(np.asarray(r) / (2.0 * self.scale)) / self.scale
 
-    def sample(self, rng, size, dtype=np.float64):
-        return rng.logistic(0.0, self.scale, size).astype(dtype, copy=False)
-
 
 @dataclass(frozen=True)
 class StudentT(Noise):
-    """scale * t_nu: heavy-tailed noise with nu degrees of freedom."""
+    """scale * t_nu: heavy-tailed noise with nu degrees of freedom; psi(r) = (nu + 1) r / (nu s^2 + r^2)."""
 
     nu: float = 5.0
-    code = 3
-    name = "student_t"
+    code, name = 3, "student_t"
 
     def __init__(self, nu: float = 5.0, scale: float = 1.0):
-        object.__setattr__(self, "nu", _positive(nu, "nu"))
-        object.__setattr__(self, "scale", _positive(scale, "scale"))
+        object.__setattr__(self, "nu", check_real(nu, "nu", **_RANGE))
+        object.__setattr__(self, "scale", check_real(scale, "scale", **_RANGE))
 
     def __post_init__(self):  # fields set in __init__
         pass

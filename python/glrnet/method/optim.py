@@ -9,11 +9,18 @@ import math
 
 import numpy as np
 
-from ._validation import check_int, check_real
+from .._validation import check_option, check_real
 
 __all__ = ["SGD", "Momentum", "Adam", "make_optimizer", "learning_rate_at", "SCHEDULES", "OPTIMIZERS"]
 
-SCHEDULES = ("constant", "inverse_time", "cosine", "step")
+_SCHEDULES = {
+    "constant": lambda base, n, total, decay, drop, every: base,
+    "inverse_time": lambda base, n, total, decay, drop, every: base / (1.0 + decay * n),
+    "cosine": lambda base, n, total, decay, drop, every:
+        base * 0.5 * (1.0 + math.cos(math.pi * min(n, total) / max(total, 1))),
+    "step": lambda base, n, total, decay, drop, every: base * drop ** (n // (every or max(1, total // 3))),
+}
+SCHEDULES = tuple(_SCHEDULES)
 
 
 def learning_rate_at(base, schedule, step, total_steps, *, decay=1e-3, drop=0.5, drop_every=None):
@@ -23,16 +30,8 @@ def learning_rate_at(base, schedule, step, total_steps, *, decay=1e-3, drop=0.5,
     decay); cosine: base (1 + cos(pi n / total)) / 2; step: base * drop^(n // drop_every)
     (``drop_every`` defaults to a third of the run).
     """
-    if schedule == "constant":
-        return base
-    if schedule == "inverse_time":
-        return base / (1.0 + decay * step)
-    if schedule == "cosine":
-        return base * 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
-    if schedule == "step":
-        every = drop_every or max(1, total_steps // 3)
-        return base * drop ** (step // every)
-    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    check_option(schedule, "schedule", SCHEDULES)
+    return _SCHEDULES[schedule](base, step, total_steps, decay, drop, drop_every)
 
 
 class SGD:
@@ -46,7 +45,8 @@ class SGD:
 
 
 class Momentum:
-    """Heavy-ball momentum: v = mu v + g; theta -= lambda v."""
+    """Heavy-ball momentum (Polyak 1964), as scikit-learn's SGD writes it: v = mu v - lambda g;
+    theta += v."""
 
     name = "momentum"
 
@@ -59,8 +59,8 @@ class Momentum:
             self.velocity = [np.zeros_like(p) for p in params]
         for p, g, v in zip(params, grads, self.velocity):
             v *= self.momentum
-            v += g
-            p -= lr * v
+            v -= lr * g
+            p += v
 
 
 class Adam:
@@ -72,11 +72,12 @@ class Adam:
         self.beta1 = check_real(beta1, "beta1", minimum=0.0, maximum=0.999999)
         self.beta2 = check_real(beta2, "beta2", minimum=0.0, maximum=0.999999999)
         self.epsilon = check_real(epsilon, "epsilon", positive=True)
-        self.m = self.v = None
+        self.m: list = []
+        self.v: list = []
         self.t = 0
 
     def step(self, params, grads, lr):
-        if self.m is None:
+        if not self.m:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
         self.t += 1
@@ -94,8 +95,8 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
 
 def make_optimizer(name, momentum=0.9):
-    if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {name!r}")
+    """The optimiser called ``name``; ``momentum`` is the momentum coefficient of "momentum"."""
+    check_option(name, "optimizer", OPTIMIZERS)
     if name == "momentum":
         return Momentum(momentum)
     return OPTIMIZERS[name]()

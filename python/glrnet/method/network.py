@@ -12,16 +12,30 @@ from typing import Optional
 
 import numpy as np
 
-from . import _glrcore
-from ._config import effective_n_threads
-from ._validation import check_bool, check_features, check_float32_range, check_int, check_labels, check_seed
+from .. import _glrcore, modelfile
+from .._config import effective_n_threads
+from .._validation import (check_bool, check_features, check_int, check_int_sequence, check_labels, check_option,
+                           check_parameters, check_seed)
+from . import dense
 from .activations import Activation, as_activation
-from .losses import LOSS_CODES, check_loss, correct_fraction, loss_values
-from .noise import Gaussian, Noise, as_noise
+from .losses import (DIFFERENTIABLE, LOSS_CODES, check_loss, correct_fraction, loss_and_output_gradient, loss_values,
+                     softmax)
+from .noise import Gaussian, StudentT, as_noise
 
-__all__ = ["MLP", "GLRGradient"]
+__all__ = ["MLP", "GLRGradient", "baseline_network", "build_mlp", "load_model", "save_model",
+           "MAX_REPLICATIONS", "STEP_PERIOD", "PREDICTION_STEP", "validation_step"]
 
 MAX_REPLICATIONS = 2**32 - 1
+# The noise of the kernel is keyed by (seed, step, sample, replication, unit): the step is a
+# 32-bit counter.  Training step n uses step n mod STEP_PERIOD; the streams below are kept
+# apart from the training steps of any run shorter than 2**31 steps.
+STEP_PERIOD = 2**32
+PREDICTION_STEP = STEP_PERIOD - 1        # predictions with noise (NoisyModel, GLRClassifier)
+
+
+def validation_step(epoch: int) -> int:
+    """The noise step of the validation after ``epoch`` (training.train)."""
+    return (2**31 + epoch) % STEP_PERIOD
 
 
 @dataclass
@@ -76,7 +90,7 @@ class MLP:
                  loss="cross_entropy", seed=0):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError("layer_sizes must be a sequence of integers such as [196, 20, 10]")
-        sizes = [check_int(s, "layer_sizes entries", minimum=1, maximum=2**24) for s in layer_sizes]
+        sizes = check_int_sequence(layer_sizes, "layer_sizes", minimum=1, maximum=2**24)
         if len(sizes) < 2:
             raise ValueError(f"layer_sizes needs an input and an output width, got {list(layer_sizes)}")
         if len(sizes) > 256:
@@ -86,16 +100,15 @@ class MLP:
         self.activations = _per_level(activation, n_levels, as_activation, "activation")
         if output_activation is not None:
             self.activations[-1] = as_activation(output_activation)
-        self.noises = _per_level(Gaussian(2.0) if noise is None else noise, n_levels, as_noise, "noise")
+        self.noises: Optional[list]
+        if isinstance(noise, str) and noise.lower() == "none":
+            self.noises = None                  # a network without neuronal noise (the BP baseline)
+        else:
+            self.noises = _per_level(Gaussian(2.0) if noise is None else noise, n_levels, as_noise, "noise")
         self.loss = check_loss(loss)
         self.seed = check_seed(seed)
-        rng = np.random.default_rng(self.seed)
-        self.weights = []
-        self.biases = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            limit = np.sqrt(6.0 / (n_in + n_out))
-            self.weights.append(rng.uniform(-limit, limit, size=(n_out, n_in)))
-            self.biases.append(np.zeros(n_out))
+        self.weights, self.biases = dense.initial_parameters(sizes, self.activations, self.seed)
+        self.metadata: dict = {}            # what a model file holds beside the parameters
 
     # ------------------------------------------------------------------ shape
     @property
@@ -114,17 +127,22 @@ class MLP:
     def n_parameters(self) -> int:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
+    @property
+    def noisy(self) -> bool:
+        """Whether the levels have neuronal noise (False for the backpropagation baseline)."""
+        return self.noises is not None
+
     def __repr__(self):
         acts = sorted({a.name for a in self.activations})
-        noises = sorted({f"{n.name}({n.scale:g})" for n in self.noises})
+        noises = ["none"] if self.noises is None else sorted({f"{n.name}({n.scale:g})" for n in self.noises})
         return (f"MLP({list(self.layer_sizes)}, activation={'/'.join(acts)}, noise={'/'.join(noises)}, "
                 f"loss={self.loss!r})")
 
     def copy(self) -> "MLP":
-        other = MLP.__new__(MLP)
+        other = type(self).__new__(type(self))
         other.__dict__.update(self.__dict__)
         other.activations = list(self.activations)
-        other.noises = list(self.noises)
+        other.noises = None if self.noises is None else list(self.noises)
         other.weights = [w.copy() for w in self.weights]
         other.biases = [b.copy() for b in self.biases]
         return other
@@ -142,36 +160,32 @@ class MLP:
             b = np.array(b, dtype=np.float64)
             if w.shape != w0.shape or b.shape != b0.shape:
                 raise ValueError(f"level {l}: expected shapes {w0.shape} and {b0.shape}, got {w.shape} and {b.shape}")
-            if not (np.isfinite(w).all() and np.isfinite(b).all()):
-                raise ValueError(f"level {l}: parameters must be finite")
-            check_float32_range(w, f"weights of level {l}")
-            check_float32_range(b, f"biases of level {l}")
             new_w.append(w)
             new_b.append(b)
+        check_parameters(new_w, new_b)
         self.weights, self.biases = new_w, new_b
 
     # ----------------------------------------------------------- kernel glue
     def _kernel_levels(self):
-        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            if not (np.isfinite(w).all() and np.isfinite(b).all()):
-                raise ValueError(f"the parameters of level {l} are not finite (diverged training?)")
-            check_float32_range(w, f"weights of level {l}")
-            check_float32_range(b, f"biases of level {l}")
-        return dict(
-            weights=[np.ascontiguousarray(w, dtype=np.float32) for w in self.weights],
-            biases=[np.ascontiguousarray(b, dtype=np.float32) for b in self.biases],
-            activation=[a.code for a in self.activations],
-            slope=[a.slope for a in self.activations],
-            staircase=[a.levels for a in self.activations],
-            noise=[n.code for n in self.noises],
-            scale=[n.scale for n in self.noises],
-            shape=[n.shape for n in self.noises],
-        )
+        if self.noises is None:
+            raise ValueError("this network has no neuronal noise: GLR needs noise (train it with "
+                             "estimator='backprop', predict with replications=0)")
+        check_parameters(self.weights, self.biases)
+        return {
+            "weights": [np.ascontiguousarray(w, dtype=np.float32) for w in self.weights],
+            "biases": [np.ascontiguousarray(b, dtype=np.float32) for b in self.biases],
+            "activation": [a.code for a in self.activations],
+            "slope": [a.slope for a in self.activations],
+            "staircase": [a.levels for a in self.activations],
+            "noise": [n.code for n in self.noises],
+            "scale": [n.scale for n in self.noises],
+            "shape": [n.shape for n in self.noises],
+        }
 
     def _check_run(self, replications, seed, step, baseline, antithetic, n_threads):
         replications = check_int(replications, "replications", minimum=1, maximum=MAX_REPLICATIONS)
         seed = check_seed(seed)
-        step = check_int(step, "step", minimum=0, maximum=2**32 - 1)
+        step = check_int(step, "step", minimum=0, maximum=STEP_PERIOD - 1)
         baseline = check_bool(baseline, "baseline")
         antithetic = check_bool(antithetic, "antithetic")
         if baseline and replications < 2:
@@ -180,6 +194,21 @@ class MLP:
             raise ValueError(f"antithetic pairs need an even number of replications, got {replications}")
         flags = (_glrcore.FLAG_BASELINE if baseline else 0) | (_glrcore.FLAG_ANTITHETIC if antithetic else 0)
         return replications, seed, step, flags, effective_n_threads(n_threads)
+
+    def _check_batch(self, X, y, loss):
+        X = check_features(X, self.n_inputs)
+        y = check_labels(y, X.shape[0], self.n_classes)
+        return X, y, self.loss if loss is None else check_loss(loss)
+
+    def sample_noise(self, n_samples, replications, *, seed=0, step=0, antithetic=False):
+        """The kernel's noise for (seed, step) as one float32 array per level, each (N, K, width):
+        exactly what :meth:`gradient` draws."""
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        replications, seed, step, flags, _ = self._check_run(replications, seed, step, False, antithetic, None)
+        noise = _glrcore.sample_noise(**self._kernel_levels(), n_samples=n_samples, replications=replications,
+                                      seed=seed, step=step, flags=flags)
+        bounds = np.cumsum([0] + [w.shape[0] for w in self.weights])
+        return [noise[:, :, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     # ------------------------------------------------------------- estimator
     def gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, baseline=False,
@@ -201,9 +230,7 @@ class MLP:
         antithetic : bool
             Replication k + K/2 uses the negated noise of replication k.
         """
-        X = check_features(X, self.n_inputs)
-        y = check_labels(y, X.shape[0], self.n_classes)
-        loss = self.loss if loss is None else check_loss(loss)
+        X, y, loss = self._check_batch(X, y, loss)
         sample_outputs = check_bool(sample_outputs, "sample_outputs")
         replications, seed, step, flags, threads = self._check_run(replications, seed, step, baseline,
                                                                   antithetic, n_threads)
@@ -214,52 +241,61 @@ class MLP:
                            out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
 
     def pathwise_gradient(self, X, y, replications=100, *, seed=0, step=0, loss=None) -> GLRGradient:
-        """Backpropagation through the noise (the pathwise or IPA estimator), for comparison.
+        """Backpropagation through the noise (the pathwise or IPA estimator, Eq. 3).
 
         The same noisy network and the same noise stream as :meth:`gradient`, but the
         gradient is the mean over ``replications`` draws of backpropagation through
-        each noisy forward pass (Eq. 3 with phi' at the noisy pre-activations).  It
-        needs continuous, almost everywhere differentiable activations and a
-        differentiable loss, which is exactly what GLR does without; where both apply
-        they estimate the same gradient.  Computed in numpy (``glrnet.reference``).
+        each noisy forward pass (phi' at the noisy pre-activations).  It needs
+        continuous, almost everywhere differentiable activations and a differentiable
+        loss, which is exactly what GLR does without; where both apply they estimate
+        the same gradient.  For a network without noise (the BP baseline) this is the
+        exact backpropagation gradient, and ``replications`` has no effect.
         """
-        from . import reference
-
-        X = check_features(X, self.n_inputs)
-        y = check_labels(y, X.shape[0], self.n_classes)
-        loss = self.loss if loss is None else check_loss(loss)
-        if loss not in ("cross_entropy", "squared"):
-            raise ValueError(f"the pathwise gradient needs a differentiable loss, not {loss!r}")
+        X, y, loss = self._check_batch(X, y, loss)
+        if loss not in DIFFERENTIABLE:
+            raise ValueError(f"the pathwise gradient needs a differentiable loss ({', '.join(DIFFERENTIABLE)}), "
+                             f"not {loss!r}")
         discontinuous = [a.name for a in self.activations if not a.continuous]
         if discontinuous:
             raise ValueError(f"the pathwise gradient needs continuous activations, not {discontinuous[0]!r}; "
                              f"train it with GLR")
-        noise = reference.kernel_noise(self, X.shape[0], replications, seed=seed, step=step)
-        grad_w, grad_b, mean_loss, accuracy = reference.pathwise_gradient(
-            self, X, y, [n.astype(np.float64) for n in noise], loss=loss, return_loss=True)
-        return GLRGradient(grad_w, grad_b, mean_loss, accuracy)
+        n = X.shape[0]
+        if self.noisy:
+            noise = [r.astype(np.float64) for r in self.sample_noise(n, replications, seed=seed, step=step)]
+            X = np.broadcast_to(X[:, None, :], (n, noise[0].shape[1], X.shape[1]))
+            labels = y[:, None]
+        else:
+            noise, labels = None, y
+        inputs, pre, out = dense.forward(X, self.weights, self.biases, self.activations, noise)
+        losses, upstream = loss_and_output_gradient(loss, out, labels)
+        grad_w, grad_b, _ = dense.backward(upstream / losses.size, self.weights, inputs, pre, self.activations)
+        return GLRGradient(grad_w, grad_b, float(np.mean(losses)), float(correct_fraction(out, labels).mean()))
 
     def input_gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, n_threads=None):
-        """Likelihood-ratio estimate of d E[L] / d x for every sample.
+        """Estimate of d E[L] / d x for every sample: (per-sample mean loss, gradient shaped like X).
 
-        Because the input enters only through the first level, u = W0 x + b0 + r,
-        d E[L] / d x = W0^T E[L psi(r^(1))]: the kernel's per-sample first-level
-        score weight times W0.  Works for discontinuous networks, where the
-        pathwise (backprop) input gradient is zero almost everywhere.
-
-        Returns (per-sample mean loss, gradient array shaped like X).
+        With noise, the likelihood-ratio estimate: the input enters only through the
+        first level, u = W0 x + b0 + r, so d E[L] / d x = W0^T E[L psi(r^(1))], the
+        kernel's per-sample first-level score weight times W0.  It works for
+        discontinuous networks, where the pathwise (backprop) input gradient is zero
+        almost everywhere.  Without noise: exact backpropagation.
         """
+        if not self.noisy:
+            X, y, loss = self._check_batch(X, y, loss)
+            inputs, pre, out = dense.forward(X, self.weights, self.biases, self.activations)
+            losses, upstream = loss_and_output_gradient(loss, out, y)
+            return losses, dense.backward(upstream, self.weights, inputs, pre, self.activations,
+                                          parameters=False, input=True)[2]
         est = self.gradient(X, y, replications, seed=seed, step=step, loss=loss, n_threads=n_threads,
                             sample_outputs=True)
         return est.sample_loss, est.first_score @ self.weights[0]
 
     def evaluate(self, X, y, replications=1000, *, seed=0, step=0, loss=None, n_threads=None) -> dict:
-        """Mean loss and accuracy under neuronal noise (``replications=0``: noise-free)."""
-        X = check_features(X, self.n_inputs)
-        y = check_labels(y, X.shape[0], self.n_classes)
-        loss = self.loss if loss is None else check_loss(loss)
+        """Mean loss and accuracy under neuronal noise (``replications=0``, or a network without
+        noise: noise-free)."""
+        X, y, loss = self._check_batch(X, y, loss)
         replications = check_int(replications, "replications", minimum=0, maximum=MAX_REPLICATIONS)
-        if replications == 0:
+        if replications == 0 or not self.noisy:
             out = self.forward(X)
             return {"loss": float(loss_values(loss, out, y).mean()),
                     "accuracy": float(correct_fraction(out, y).mean())}
@@ -272,33 +308,29 @@ class MLP:
 
     # ------------------------------------------------------------ prediction
     def forward(self, X, *, return_all=False):
-        """Noise-free forward pass (float64): the output activations x^(tau)."""
+        """Noise-free forward pass (float64): the output activations x^(tau)
+        (``return_all``: the input and every level's activations)."""
         x = check_features(X, self.n_inputs)
-        levels = [x]
-        for w, b, act in zip(self.weights, self.biases, self.activations):
-            x = act(x @ w.T + b)
-            levels.append(x)
-        return levels if return_all else x
+        inputs, _, out = dense.forward(x, self.weights, self.biases, self.activations)
+        return inputs + [out] if return_all else out
 
     def predict_proba(self, X, replications=0, *, seed=0, step=0, kind="softmax", n_threads=None):
         """Class probabilities.
 
-        ``replications=0``: softmax of the noise-free output.  Otherwise the noise is
-        kept (as in the paper) and averaged over ``replications`` draws:
-        ``kind="softmax"`` averages softmax(x^(tau)); ``kind="votes"`` gives how often
-        each class wins the arg-max (ties split evenly).
+        ``replications=0`` (or a network without noise): softmax of the noise-free
+        output.  Otherwise the noise is kept (as in the paper) and averaged over
+        ``replications`` draws: ``kind="softmax"`` averages softmax(x^(tau));
+        ``kind="votes"`` gives how often each class wins the arg-max (ties split evenly).
         """
-        if kind not in ("softmax", "votes"):
-            raise ValueError(f"kind must be 'softmax' or 'votes', got {kind!r}")
+        check_option(kind, "kind", ("softmax", "votes"))
         X = check_features(X, self.n_inputs)
         replications = check_int(replications, "replications", minimum=0, maximum=MAX_REPLICATIONS)
-        if replications == 0:
+        if replications == 0 or not self.noisy:
             out = self.forward(X)
             if kind == "votes":
                 peak = out.max(axis=1, keepdims=True)
                 return (out == peak) / (out == peak).sum(axis=1, keepdims=True)
-            z = np.exp(out - out.max(axis=1, keepdims=True))
-            return z / z.sum(axis=1, keepdims=True)
+            return softmax(out)
         replications, seed, step, flags, threads = self._check_run(replications, seed, step, False, False,
                                                                   n_threads)
         out = _glrcore.estimate(**self._kernel_levels(), X=X, y=None, loss=0, replications=replications,
@@ -307,7 +339,10 @@ class MLP:
         return out["proba" if kind == "softmax" else "votes"]
 
     def predict(self, X, replications=0, **kwargs):
-        """Most probable class (see predict_proba); the first of tied classes."""
+        """Most probable class (see predict_proba); the first of tied classes.  Noise-free: the
+        arg-max of the output itself."""
+        if (replications == 0 or not self.noisy) and not kwargs:
+            return np.argmax(self.forward(X), axis=1)
         return np.argmax(self.predict_proba(X, replications, **kwargs), axis=1)
 
     def score(self, X, y, replications=0, **kwargs) -> float:
@@ -320,37 +355,70 @@ class MLP:
 
     # --------------------------------------------------------- attack protocol
     def loss_gradient(self, X, y, *, replications=1000, seed=0):
-        """(per-sample loss, d loss / d X): the protocol glrnet.attacks uses.
+        """(per-sample loss, d loss / d X): the protocol glrnet.robustness.attacks uses.
 
-        For this noisy network the gradient is the likelihood-ratio estimate of
-        ``input_gradient`` (no gradient masking by discontinuities).
+        With noise, the likelihood-ratio estimate of ``input_gradient`` (no gradient
+        masking by discontinuities), on fresh noise at every call; without noise, the
+        exact gradient of the loss.
         """
         self._attack_calls = getattr(self, "_attack_calls", 0) + 1
-        return self.input_gradient(X, y, replications, seed=seed, step=self._attack_calls % 2**32)
+        return self.input_gradient(X, y, replications, seed=seed, step=self._attack_calls % STEP_PERIOD)
 
     # ------------------------------------------------------------ persistence
     def get_config(self) -> dict:
         return {
             "layer_sizes": list(self.layer_sizes),
             "activations": [a.params() for a in self.activations],
-            "noises": [n.params() for n in self.noises],
+            "noises": None if self.noises is None else [n.params() for n in self.noises],
             "loss": self.loss,
             "seed": self.seed,
         }
 
     @classmethod
     def from_config(cls, config: dict) -> "MLP":
-        return cls(config["layer_sizes"], [Activation(**a) for a in config["activations"]],
-                   [as_noise(n) for n in config["noises"]], loss=config["loss"], seed=config.get("seed", 0))
+        noises = "none" if config["noises"] is None else [as_noise(n) for n in config["noises"]]
+        return cls(config["layer_sizes"], [Activation(**a) for a in config["activations"]], noises,
+                   loss=config["loss"], seed=config.get("seed", 0))
 
     def save(self, path, *, metadata=None):
-        """Write the model to one ``.npz`` file, atomically, without pickle."""
-        from .io import save_model
-
-        save_model(self, path, metadata=metadata)
+        """Write the model to one ``.npz`` file, atomically, without pickle (glrnet.modelfile)."""
+        modelfile.write(path, self.get_config(), self.weights, self.biases, metadata)
 
     @classmethod
     def load(cls, path) -> "MLP":
-        from .io import load_model
+        """Read a model file written by :meth:`save` (or by glrnet 0.1's BP baseline);
+        ``model.metadata`` holds the saved metadata."""
+        config, weights, biases, metadata = modelfile.read(path)
+        try:
+            model = cls.from_config(config)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is an incomplete glrnet model file: {exc}") from exc
+        model.set_parameters(weights, biases)
+        model.metadata = metadata
+        return model
 
-        return load_model(path)
+
+def save_model(model, path, *, metadata=None):
+    """Save an MLP (and optional JSON-serialisable ``metadata``) to ``path``."""
+    model.save(path, metadata=metadata)
+
+
+load_model = MLP.load
+
+
+def baseline_network(layer_sizes, activation="sigmoid", *, seed=0) -> MLP:
+    """The paper's backpropagation (BP) baseline: the same network without neuronal noise, with a
+    linear output level (logits) and the softmax cross-entropy; train it with
+    ``train(..., estimator="backprop")``."""
+    return MLP(layer_sizes, activation, "none", output_activation="identity", seed=seed)
+
+
+def build_mlp(n_inputs, n_classes, *, hidden=(20,), activation="sigmoid", output_activation=None, slope=1.0,
+              levels=4, noise="gaussian", noise_scale=2.0, nu=5.0, loss="cross_entropy", seed=0) -> MLP:
+    """An MLP from flat options (the command line's and GLRClassifier's): one activation with
+    ``slope`` and ``levels`` for every level, one noise family with ``noise_scale`` (and ``nu``
+    for Student-t)."""
+    act = Activation(activation, slope, levels)
+    out_act = None if output_activation is None else Activation(output_activation, slope, levels)
+    family = {"none": "none", "student_t": StudentT(nu, noise_scale)}.get(noise) or as_noise(noise, noise_scale)
+    return MLP([n_inputs, *hidden, n_classes], act, family, output_activation=out_act, loss=loss, seed=seed)

@@ -1,4 +1,5 @@
-"""Training by stochastic approximation with GLR gradients (Eq. 1, Algorithm 1)."""
+"""Training by stochastic approximation (Eq. 1): GLR gradients (Algorithm 1), or backpropagation
+for the pathwise control and the noise-free baseline, with one loop and one set of optimisers."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_bool, check_features, check_int, check_labels, check_real, check_seed
+from .._validation import (check_bool, check_callable, check_features, check_int, check_labels, check_option,
+                           check_real, check_seed)
+from .network import MAX_REPLICATIONS, STEP_PERIOD, validation_step
 from .optim import SCHEDULES, learning_rate_at, make_optimizer
+
+ESTIMATORS = ("glr", "pathwise", "backprop")
 
 __all__ = ["train", "History"]
 
@@ -55,20 +60,22 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     ``estimator="pathwise"`` trains the same noisy network by backpropagation through
     the noise (:meth:`MLP.pathwise_gradient`, continuous activations only) instead of
     GLR: the control that separates the effect of the neuronal noise from that of the
-    estimator.  ``baseline`` and ``antithetic`` apply to GLR only.
+    estimator.  ``"backprop"`` is the same estimator by its usual name; on a network
+    without noise (:func:`~glrnet.method.network.baseline_network`) it is exact
+    backpropagation.  ``baseline`` and ``antithetic`` apply to GLR only.
     """
+    if model is None or not hasattr(model, "pathwise_gradient"):
+        raise TypeError(f"model must be a glrnet.MLP, got {type(model).__name__}")
     X = check_features(X, model.n_inputs)
     y = check_labels(y, X.shape[0], model.n_classes)
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     check_int(replications, "replications", minimum=1)
     learning_rate = check_real(learning_rate, "learning_rate", positive=True)
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    check_option(schedule, "schedule", SCHEDULES)
     seed = check_seed(seed)
     progress = check_bool(progress, "progress")
-    from .network import MAX_REPLICATIONS
-
+    callback = check_callable(callback, "callback")
     eval_replications = check_int(eval_replications, "eval_replications", minimum=0, maximum=MAX_REPLICATIONS)
     if (X_val is None) != (y_val is None):
         raise ValueError("X_val and y_val must be given together")
@@ -77,14 +84,15 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
         X_val = check_features(X_val, model.n_inputs, "X_val")
         y_val = check_labels(y_val, X_val.shape[0], model.n_classes, "y_val")
     opt = make_optimizer(optimizer, momentum)
-    if estimator not in ("glr", "pathwise"):
-        raise ValueError(f"estimator must be 'glr' or 'pathwise', got {estimator!r}")
-    if estimator == "pathwise" and (baseline or antithetic):
+    check_option(estimator, "estimator", ESTIMATORS)
+    glr = estimator == "glr"
+    if not glr and (baseline or antithetic):
         raise ValueError("baseline and antithetic apply to the GLR estimator only")
-    if batch_reduction not in ("mean", "sum"):
-        raise ValueError(f"batch_reduction must be 'mean' or 'sum', got {batch_reduction!r}")
+    check_option(batch_reduction, "batch_reduction", ("mean", "sum"))
     # validate the noise-related options once, before the first epoch
-    model._check_run(replications, seed, 0, baseline, antithetic, n_threads)
+    if glr:
+        model._kernel_levels()
+        model._check_run(replications, seed, 0, baseline, antithetic, n_threads)
 
     rng = np.random.default_rng(seed)
     n = X.shape[0]
@@ -97,8 +105,8 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
         from tqdm.auto import tqdm
 
         interactive = sys.stderr.isatty()
-        bar = tqdm(total=total_steps, desc="GLR training" if estimator == "glr" else "pathwise training", unit="batch", dynamic_ncols=True, file=sys.stderr,
-                   mininterval=0.1 if interactive else 15.0)
+        bar = tqdm(total=total_steps, desc=f"{'GLR' if glr else estimator} training", unit="batch",
+                   dynamic_ncols=True, file=sys.stderr, mininterval=0.1 if interactive else 15.0)
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -108,11 +116,12 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
             for first in range(0, n, batch_size):
                 index = order[first:first + batch_size]
                 lr = learning_rate_at(learning_rate, schedule, step, total_steps)
-                if estimator == "glr":
-                    est = model.gradient(X[index], y[index], replications, seed=seed, step=step % 2**32,
+                if glr:
+                    est = model.gradient(X[index], y[index], replications, seed=seed, step=step % STEP_PERIOD,
                                          baseline=baseline, antithetic=antithetic, n_threads=n_threads)
                 else:
-                    est = model.pathwise_gradient(X[index], y[index], replications, seed=seed, step=step % 2**32)
+                    est = model.pathwise_gradient(X[index], y[index], replications, seed=seed,
+                                                  step=step % STEP_PERIOD)
                 grads = [g for pair in zip(est.weights, est.biases) for g in pair]
                 if batch_reduction == "sum":      # gradient of the summed mini-batch loss
                     grads = [g * len(index) for g in grads]
@@ -123,13 +132,14 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                 step += 1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.3f}", refresh=False)
+                    bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.3f}",
+                                    refresh=False)
             history.epoch.append(epoch)
             history.train_loss.append(loss_sum / seen)
             history.train_accuracy.append(acc_sum / seen)
             history.learning_rate.append(lr)
             if has_val:
-                ev = model.evaluate(X_val, y_val, eval_replications, seed=seed, step=(2**31 + epoch) % 2**32,
+                ev = model.evaluate(X_val, y_val, eval_replications, seed=seed, step=validation_step(epoch),
                                     n_threads=n_threads)
                 history.val_loss.append(ev["loss"])
                 history.val_accuracy.append(ev["accuracy"])

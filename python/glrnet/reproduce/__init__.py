@@ -1,0 +1,34 @@
+"""``glrnet reproduce``: the paper's experiments (Section III, Tables I and II) in one command.
+
+Per seed it trains the backprop (BP) baseline, the BP attack surrogate and the GLR
+variants of Table I; crafts adversarial examples on the surrogate (FGSM, L-BFGS) and
+feeds them to every model (the paper's transfer setting); attacks every model with
+its own gradient (adaptive white-box: FGSM and PGD, the GLR networks through the
+likelihood-ratio input gradient); and measures the mean accuracy over five
+severities of each natural corruption (Eq. 6).  It writes Table I and Table II as
+markdown and JSON, and the paper's figures as PNG.
+
+Everything that is finished is cached under ``--out`` (models, adversarial sets,
+per-model evaluations), so an interrupted run resumes where it stopped.
+
+``results.json`` holds, per seed and model, every figure of the tables and the
+model's per-epoch training history.  Every network, the BP ones included, is trained
+by the package's single loop (:func:`glrnet.method.training.train`), so every history
+is the shared :class:`~glrnet.method.training.History`: for the BP networks its
+training loss is the mean mini-batch loss over the epoch (glrnet 0.1's BP baseline
+recorded its own ``history_``).
+
+=========  ==============================================================================
+module     what it holds
+=========  ==============================================================================
+protocol   the settings (PAPER, QUICK), the models of Table I (VARIANTS), the cache's record
+run        training with caching, the adversarial sets, the evaluation per model, run
+report     the summary over seeds, Tables I and II, the figures
+cli        the ``glrnet reproduce`` subcommand
+=========  ==============================================================================
+"""
+from .cli import add_parser
+from .protocol import PAPER, QUICK, VARIANTS, Settings
+from .runner import run
+
+__all__ = ["PAPER", "QUICK", "VARIANTS", "Settings", "add_parser", "run"]
