@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""Thin binding of the C kernel (glrcore.c).
+"""Thin binding of the C kernel (glrcore.h; sources in src/glrcore).
 
-Everything here assumes the Python layer (glrnet.network) has already checked
+Everything here assumes the Python layer (glrnet.method.network) has already checked
 the arguments; the binding re-checks only what it needs to never hand the C
 kernel an out-of-bounds pointer, and turns C status codes into exceptions.
 """
@@ -150,6 +150,15 @@ cdef _raise_status(int status, str what):
         raise ValueError(f"{what}: the kernel rejected its arguments (status {status})")
 
 
+cdef double *_output_buffer(dict result, str key, tuple shape) except NULL:
+    """A zeroed float64 array of `shape` stored as result[key] (which keeps it alive);
+    returns its data pointer for a glr_outputs field."""
+    arr = np.zeros(shape, dtype=np.float64)
+    result[key] = arr
+    cdef double[::1] flat = arr.reshape(-1)
+    return &flat[0]
+
+
 def estimate(list weights, list biases, activation, slope, staircase, noise, scale, shape,
              X, y, int loss, long long replications, unsigned long long seed,
              unsigned long long step, int flags, int n_threads,
@@ -192,11 +201,6 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
     out.sample_first_score = NULL
     out.sample_proba = NULL
     out.sample_votes = NULL
-    cdef double[::1] v_loss
-    cdef double[::1] v_acc
-    cdef double[:, ::1] v_first
-    cdef double[:, ::1] v_proba
-    cdef double[:, ::1] v_votes
     result = {}
     cdef int status
     try:
@@ -210,29 +214,14 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
             g[l].weight = &gw[0, 0]
             g[l].bias = &gb[0]
         if sample_outputs:
-            la = np.zeros(n, dtype=np.float64)
-            aa = np.zeros(n, dtype=np.float64)
-            v_loss = la
-            v_acc = aa
-            out.sample_loss = &v_loss[0]
-            out.sample_accuracy = &v_acc[0]
-            result["sample_loss"] = la
-            result["sample_accuracy"] = aa
+            out.sample_loss = _output_buffer(result, "sample_loss", (n,))
+            out.sample_accuracy = _output_buffer(result, "sample_accuracy", (n,))
             if gradient:
-                fa = np.zeros((n, n_first), dtype=np.float64)
-                v_first = fa
-                out.sample_first_score = &v_first[0, 0]
-                result["sample_first_score"] = fa
+                out.sample_first_score = _output_buffer(result, "sample_first_score", (n, n_first))
         if proba:
-            pa = np.zeros((n, n_classes), dtype=np.float64)
-            v_proba = pa
-            out.sample_proba = &v_proba[0, 0]
-            result["proba"] = pa
+            out.sample_proba = _output_buffer(result, "proba", (n, n_classes))
         if votes:
-            va = np.zeros((n, n_classes), dtype=np.float64)
-            v_votes = va
-            out.sample_votes = &v_votes[0, 0]
-            result["votes"] = va
+            out.sample_votes = _output_buffer(result, "votes", (n, n_classes))
         with nogil:
             status = glr_estimate(lv.levels, L, &xv[0, 0], yptr, n, loss, replications,
                                   seed, step, flags, n_threads, g, &out)
