@@ -168,3 +168,35 @@ def test_pathwise_gradient_refuses_what_it_cannot_differentiate(kwargs, match, t
         glrnet.train(model, X, y, epochs=1, replications=10, estimator="ipa", progress=False)
     with pytest.raises(ValueError, match="GLR estimator only"):
         glrnet.train(model, X, y, epochs=1, replications=10, estimator="pathwise", baseline=True, progress=False)
+
+
+def test_divergence_stops_training_and_keeps_the_last_finite_parameters(tiny_problem, tmp_path):
+    X, y = tiny_problem
+    model = glrnet.MLP([5, 4, 3], "sigmoid", glrnet.Gaussian(1.0), seed=2)
+    glrnet.train(model, X, y, epochs=1, replications=16, learning_rate=0.1, progress=False)
+    with pytest.raises(glrnet.method.training.DivergenceError, match=r"diverged at step \d+ \(epoch \d+\)"):
+        glrnet.train(model, X, y, epochs=3, replications=16, learning_rate=1e300, progress=False)
+    params = model.get_parameters()
+    assert all(np.isfinite(p).all() and np.abs(p).max() < 3.4e38 for p in params)
+    model.save(tmp_path / "kept.npz")
+    assert np.array_equal(glrnet.load(tmp_path / "kept.npz").weights[0], model.weights[0])
+
+
+def test_momentum_is_checked_for_every_optimizer(tiny_problem):
+    X, y = tiny_problem
+    model = glrnet.MLP([5, 4, 3])
+    with pytest.raises(ValueError, match="momentum"):
+        glrnet.train(model, X, y, epochs=1, replications=8, momentum=float("nan"), progress=False)
+    with pytest.raises(TypeError, match="callback"):
+        glrnet.train(model, X, y, epochs=1, replications=8, callback=3, progress=False)
+    with pytest.raises(TypeError, match="model"):
+        glrnet.train(None, X, y)
+
+
+def test_validation_reports_the_prediction_accuracy(tiny_problem):
+    X, y = tiny_problem
+    model = glrnet.MLP([5, 4, 3], "sigmoid", glrnet.Gaussian(1.0))
+    history = glrnet.train(model, X, y, epochs=2, replications=16, X_val=X, y_val=y, eval_replications=30,
+                           progress=False)
+    assert len(history.val_prediction_accuracy) == 2
+    assert history.val_prediction_accuracy[-1] == model.score(X, y, 30, step=glrnet.method.network.validation_step(2))

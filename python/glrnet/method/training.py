@@ -8,23 +8,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import (check_bool, check_callable, check_features, check_int, check_labels, check_option,
-                           check_real, check_seed)
+from .._validation import (FLOAT32_MAX, check_bool, check_callable, check_features, check_int, check_labels,
+                           check_option, check_real, check_seed)
 from .network import MAX_REPLICATIONS, STEP_PERIOD, validation_step
 from .optim import SCHEDULES, learning_rate_at, make_optimizer
 
 ESTIMATORS = ("glr", "pathwise", "backprop")
 
-__all__ = ["train", "History"]
+__all__ = ["train", "History", "DivergenceError"]
+
+
+class DivergenceError(ValueError):
+    """The parameters stopped being finite float32 numbers after a step (the step size is too
+    large for the problem, say); the model keeps its parameters from before that step."""
 
 
 @dataclass
 class History:
     """Per-epoch records (the paper's Fig. 5).
 
-    ``train_loss`` / ``train_accuracy`` average the GLR kernel's noisy mini-batch
-    losses over the epoch; ``val_*`` evaluate the validation set under noise after
-    each epoch.
+    ``train_loss`` / ``train_accuracy`` average the noisy mini-batch losses and
+    accuracies of the epoch's steps.  After each epoch the validation set is evaluated
+    under noise: ``val_loss`` and ``val_accuracy`` are the mean loss and accuracy of one
+    noise draw (averaged over ``eval_replications`` draws), ``val_prediction_accuracy``
+    the accuracy of the prediction whose softmax is averaged over those draws (what
+    ``MLP.predict`` / ``score`` give; the figure ``glrnet train`` reports).
     """
 
     epoch: list = field(default_factory=list)
@@ -32,6 +40,7 @@ class History:
     train_accuracy: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
+    val_prediction_accuracy: list = field(default_factory=list)
     learning_rate: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     steps: int = 0
@@ -83,6 +92,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     if has_val:
         X_val = check_features(X_val, model.n_inputs, "X_val")
         y_val = check_labels(y_val, X_val.shape[0], model.n_classes, "y_val")
+    momentum = check_real(momentum, "momentum", minimum=0.0, maximum=0.999999)
     opt = make_optimizer(optimizer, momentum)
     check_option(estimator, "estimator", ESTIMATORS)
     glr = estimator == "glr"
@@ -125,7 +135,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                 grads = [g for pair in zip(est.weights, est.biases) for g in pair]
                 if batch_reduction == "sum":      # gradient of the summed mini-batch loss
                     grads = [g * len(index) for g in grads]
-                opt.step(model.get_parameters(), grads, lr)
+                _guarded_step(opt, model.get_parameters(), grads, lr, step, epoch)
                 loss_sum += est.loss * len(index)
                 acc_sum += est.accuracy * len(index)
                 seen += len(index)
@@ -143,15 +153,33 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                                     n_threads=n_threads)
                 history.val_loss.append(ev["loss"])
                 history.val_accuracy.append(ev["accuracy"])
+                history.val_prediction_accuracy.append(
+                    model.score(X_val, y_val, eval_replications, seed=seed, step=validation_step(epoch),
+                                n_threads=n_threads) if model.noisy else ev["accuracy"])
             history.seconds.append(time.perf_counter() - start)
             history.steps = step
             if bar is not None and has_val:
-                bar.write(f"epoch {epoch}: train loss {history.train_loss[-1]:.4f} acc "
-                          f"{history.train_accuracy[-1]:.3f} | val loss {history.val_loss[-1]:.4f} "
-                          f"acc {history.val_accuracy[-1]:.3f}", file=sys.stderr)
+                bar.write(f"epoch {epoch}: training loss {history.train_loss[-1]:.4f} | validation loss "
+                          f"{history.val_loss[-1]:.4f}, accuracy {history.val_prediction_accuracy[-1]:.3f} "
+                          f"(prediction with the noise averaged over {eval_replications} draws)", file=sys.stderr)
             if callback is not None and callback(epoch, history):
                 break
     finally:
         if bar is not None:
             bar.close()
     return history
+
+
+def _guarded_step(optimizer, params, grads, lr, step, epoch):
+    """One update; if it leaves a parameter non-finite or beyond float32, undo it and raise."""
+    before = [p.copy() for p in params]
+    optimizer.step(params, grads, lr)
+    for l, p in enumerate(params):
+        if not np.isfinite(p).all() or np.abs(p).max() > FLOAT32_MAX:
+            for kept, saved in zip(params, before):
+                kept[...] = saved
+            level, kind = divmod(l, 2)
+            what = ("weights", "biases")[kind]
+            raise DivergenceError(f"training diverged at step {step} (epoch {epoch}): the {what} of level {level} "
+                                  f"left the finite float32 range (learning rate {lr:g}); the model keeps its "
+                                  f"parameters from before that step")
