@@ -141,3 +141,81 @@ def test_glrnet_0_1_bp_files_still_load(tmp_path):
     X = rng.random((7, 4))
     logits = np.tanh(X @ weights[0].T + biases[0]) @ weights[1].T + biases[1]
     assert np.array_equal(net.forward(X), logits)
+
+
+def _crafted(path, header, **arrays):
+    members = {"header": np.frombuffer(json.dumps(header).encode() if isinstance(header, (dict, list)) else header,
+                                       dtype=np.uint8)}
+    members.update(arrays)
+    np.savez_compressed(path, **members)
+    return path
+
+
+def _header_for(sizes):
+    return {"format": "glrnet-model", "version": 1, "metadata": {}, "config": {
+        "layer_sizes": sizes, "activations": [{"name": "sigmoid", "slope": 1.0, "levels": 4}] * (len(sizes) - 1),
+        "noises": [{"family": "gaussian", "scale": 2.0}] * (len(sizes) - 1), "loss": "cross_entropy", "seed": 0}}
+
+
+def _peak_bytes(fn):
+    """The largest traced allocation while fn() runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _refused(path, match):
+    def load():
+        with pytest.raises(ValueError, match=match):
+            glrnet.load(path)
+    return load
+
+
+@pytest.mark.parametrize("sizes, match", [
+    ([4096, 4096, 10], "member weight_0 holds .* bytes, the header declares"),   # 128 MiB declared, 32 bytes held
+    ([16384, 16384, 10], r"declares \d+ parameters \(2.0 GiB\); this glrnet reads at most"),
+])
+def test_a_header_declaring_a_huge_network_is_refused_before_allocating(tmp_path, sizes, match):
+    path = _crafted(tmp_path / "huge.npz", _header_for(sizes), weight_0=np.zeros((2, 2)),
+                    bias_0=np.zeros(2), weight_1=np.zeros((2, 2)), bias_1=np.zeros(2))
+    assert _peak_bytes(_refused(path, match)) < 4 << 20
+
+
+def test_a_member_larger_than_declared_is_refused_without_inflating_it(tmp_path):
+    big = np.zeros((1024, 8192))                      # 64 MiB of zeros, a few hundred KB compressed
+    path = _crafted(tmp_path / "bomb.npz", _header_for([3, 2]), weight_0=big, bias_0=np.zeros(2))
+    del big
+    assert path.stat().st_size < 1 << 20
+    assert _peak_bytes(_refused(path, "member weight_0 holds")) < 4 << 20
+
+
+@pytest.mark.parametrize("header, match", [
+    ([1, 2, 3], "JSON list, not an object"),
+    (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+    (b"\xff\xfe", "not JSON"),
+    ({**_header_for([3, 2]), "version": True}, "format version"),
+    ({**_header_for([3, 2]), "metadata": [1]}, "metadata must be an object"),
+    ({**_header_for([3, 2]), "config": [3, 2]}, "config must be an object"),
+    ({**_header_for([3, 2]), "config": {**_header_for([3, 2])["config"], "layer_sizes": [3, True]}}, "layer_sizes"),
+    ({**_header_for([3, 2]), "config": {**_header_for([3, 2])["config"], "noises": 5}}, "noises"),
+    ({**_header_for([3, 2]), "config": {**_header_for([3, 2])["config"], "loss": "mse"}}, "invalid glrnet model"),
+])
+def test_malformed_headers_get_a_value_error_naming_the_file(tmp_path, header, match):
+    path = _crafted(tmp_path / "bad.npz", header, weight_0=np.zeros((2, 3)), bias_0=np.zeros(2))
+    with pytest.raises(ValueError, match=match) as info:
+        glrnet.load(path)
+    assert "bad.npz" in str(info.value)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        glrnet.load(fifo)                             # would block forever in open()
+    with pytest.raises(ValueError, match="not a regular file"):
+        glrnet.load(tmp_path)

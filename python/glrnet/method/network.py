@@ -391,8 +391,8 @@ class MLP:
         config, weights, biases, metadata = modelfile.read(path)
         try:
             model = cls.from_config(config)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path} is an incomplete glrnet model file: {exc}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} holds an invalid glrnet model configuration: {exc}") from exc
         model.set_parameters(weights, biases)
         model.metadata = metadata
         return model
