@@ -12,12 +12,20 @@ losses (0-1) that backpropagation cannot.
 from . import _aliases
 from ._version import __version__
 from ._config import effective_n_threads, openmp_enabled, show_config
-from .classifier import GLRClassifier
 from .method import (MLP, Activation, Gaussian, GLRGradient, History, Laplace, Logistic, StudentT,
                      baseline_network, load_model, save_model, train)
 
 load = load_model
 _aliases.install()
+
+
+def __getattr__(name):
+    # GLRClassifier needs scikit-learn, whose import takes most of a second: on first use only
+    if name == "GLRClassifier":
+        from .classifier import GLRClassifier
+
+        return GLRClassifier
+    raise AttributeError(f"module 'glrnet' has no attribute {name!r}")
 
 __all__ = [
     "MLP", "GLRGradient", "GLRClassifier", "Activation", "Gaussian", "Laplace", "Logistic", "StudentT",

@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from .._validation import check_int, check_option, check_real
 
@@ -37,13 +36,21 @@ def _staircase(v, s, m):
     return (np.minimum(level, m - 1) / (m - 1)).astype(v.dtype)
 
 
+def _expit(v):
+    # scipy.special.expit (the BP baseline's sigmoid, kept bit for bit); scipy.special is imported
+    # on first use, as it takes longer to import than the rest of glrnet
+    from scipy.special import expit
+
+    return expit(v)
+
+
 def _sigmoid_derivative(v, s, m):
-    p = expit(s * v)
+    p = _expit(s * v)
     return s * p * (1.0 - p)
 
 
 _VALUES = {
-    "sigmoid": lambda v, s, m: expit(s * v),
+    "sigmoid": lambda v, s, m: _expit(s * v),
     "threshold": lambda v, s, m: (v > 0).astype(v.dtype),
     "sign": lambda v, s, m: np.where(v > 0, 1.0, -1.0).astype(v.dtype),
     "staircase": _staircase,

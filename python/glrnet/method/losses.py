@@ -17,7 +17,6 @@ classes, so a replication in which the true class ties with ``t - 1`` others is
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
 
 __all__ = ["LOSS_CODES", "DIFFERENTIABLE", "loss_values", "loss_and_output_gradient", "softmax",
            "correct_fraction", "check_loss"]
@@ -58,6 +57,8 @@ def loss_values(name, outputs, y):
     y = np.broadcast_to(np.asarray(y), outputs.shape[:-1])
     target = _target(outputs, y)
     if name == "cross_entropy":
+        from scipy.special import logsumexp      # imported on first use (slow to import)
+
         return logsumexp(outputs, axis=-1) - target
     if name == "zero_one":
         return 1.0 - correct_fraction(outputs, y)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
 
 from .._validation import check_real
 
@@ -39,8 +38,8 @@ _RANGE = {"minimum": 1e-12, "maximum": 1e12}
 class Noise:
     """Base class: a zero-mean, symmetric noise density with a scale.
 
-    A family sets ``code`` (enum glr_noise of glrcore.h), ``name``, ``_scipy`` (its
-    scipy.stats family, for CDFs in exact checks), ``_draw(rng, scale, size)`` (numpy
+    A family sets ``code`` (enum glr_noise of glrcore.h), ``name``, ``_scipy`` (the name of
+    its scipy.stats family, for CDFs in exact checks), ``_draw(rng, scale, size)`` (numpy
     draws, for the reference implementation) and :meth:`score`.
     """
 
@@ -59,8 +58,10 @@ class Noise:
         return 0.0
 
     def distribution(self):
-        """The frozen scipy.stats distribution."""
-        return self._scipy(scale=self.scale)
+        """The frozen scipy.stats distribution (scipy.stats is imported on first use: it is slow to import)."""
+        from scipy import stats
+
+        return getattr(stats, self._scipy)(scale=self.scale)
 
     def score(self, r):
         """psi(r) = -d log f(r) / dr."""
@@ -82,7 +83,7 @@ class Noise:
 class Gaussian(Noise):
     """N(0, scale^2); the paper's noise (sigma^2 = 4 is ``Gaussian(2.0)``); psi(r) = r / scale^2 (Eq. 5)."""
 
-    code, name, _scipy = 0, "gaussian", stats.norm
+    code, name, _scipy = 0, "gaussian", "norm"
 
     def score(self, r):
         return np.asarray(r) / self.scale**2
@@ -97,7 +98,7 @@ class Gaussian(Noise):
 class Laplace(Noise):
     """Laplace(0, scale): density exp(-|r|/b) / 2b; psi(r) = sign(r) / b."""
 
-    code, name, _scipy = 1, "laplace", stats.laplace
+    code, name, _scipy = 1, "laplace", "laplace"
     _draw = staticmethod(lambda rng, scale, size: rng.laplace(0.0, scale, size))
 
     def score(self, r):
@@ -108,7 +109,7 @@ class Laplace(Noise):
 class Logistic(Noise):
     """Logistic(0, scale); psi(r) = tanh(r / 2s) / s."""
 
-    code, name, _scipy = 2, "logistic", stats.logistic
+    code, name, _scipy = 2, "logistic", "logistic"
     _draw = staticmethod(lambda rng, scale, size: rng.logistic(0.0, scale, size))
 
     def score(self, r):
@@ -134,6 +135,8 @@ class StudentT(Noise):
         return self.nu
 
     def distribution(self):
+        from scipy import stats
+
         return stats.t(df=self.nu, scale=self.scale)
 
     def score(self, r):
