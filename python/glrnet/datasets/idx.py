@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from .._validation import check_labels, check_option, check_path
 
-__all__ = ["N_CLASSES", "load_idx_dir", "read_idx"]
+__all__ = ["IDX_SUBFOLDERS", "MAX_IDX_BYTES", "N_CLASSES", "find_idx_dir", "load_idx_dir", "read_idx"]
 
 #: Number of classes (digits 0..9, or the ten Fashion-MNIST categories).
 N_CLASSES = 10
@@ -27,6 +29,12 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
+#: The most data bytes an IDX header may declare (2 GiB); larger files are refused before reading.
+MAX_IDX_BYTES = 2 * 1024**3
+_READ_CHUNK = 1024**2  # data are read in pieces of this size, so memory follows what the file really holds
+#: Sub-folders searched, in order, when a directory holds no IDX files itself (torchvision's layouts:
+#: ``root/MNIST/raw``, ``root/FashionMNIST/raw``, and ``root/raw`` when ``root`` is ``.../MNIST``).
+IDX_SUBFOLDERS = ("raw", "MNIST/raw", "FashionMNIST/raw")
 
 # File-name prefix of each split, and the values of the ``split`` argument.
 _SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
@@ -41,6 +49,12 @@ def read_idx(path) -> np.ndarray:
     big-endian uint32 sizes; MNIST images are ``0x00000803`` (uint8, 3-D) and
     labels ``0x00000801`` (uint8, 1-D).  All IDX element types are supported:
     0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64.
+
+    The header is checked before any data is read, and only the bytes it
+    declares are read (a gzipped file is decompressed as a stream), plus one
+    byte to check that nothing follows; so a small file claiming or hiding a
+    huge payload costs neither time nor memory.  Headers declaring more than
+    :data:`MAX_IDX_BYTES` data bytes are refused.
 
     Parameters
     ----------
@@ -58,20 +72,63 @@ def read_idx(path) -> np.ndarray:
         If the file does not exist.
     ValueError
         If the file is not valid IDX: bad magic number, unknown type code,
-        zero dimensions, fewer data bytes than the header requires
+        zero dimensions or a dimension of size 0, more data than
+        :data:`MAX_IDX_BYTES`, fewer data bytes than the header requires
         (truncated), extra bytes after the data, or a corrupt gzip stream.
         The message names the file.
     """
     path = check_path(path, "path")
-    data = path.read_bytes()
-    if data[:2] == _GZIP_MAGIC:
+    with open(path, "rb") as raw:
+        if raw.read(2) != _GZIP_MAGIC:
+            raw.seek(0)
+            return _read_idx_stream(raw, path, os.fstat(raw.fileno()).st_size)
+        raw.seek(0)
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                return _read_idx_stream(stream, path, None)
         except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
-    shape, dtype, header_size = _parse_header(data, path)
-    expected = math.prod(shape) * dtype.itemsize
-    actual = len(data) - header_size
+
+
+def _read_up_to(stream: IO[bytes] | gzip.GzipFile, n_bytes: int) -> bytes:
+    """At most ``n_bytes`` from ``stream``, fewer only at its end; memory grows with what is really there."""
+    chunks = []
+    while n_bytes > 0:
+        chunk = stream.read(min(n_bytes, _READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n_bytes -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _read_idx_stream(stream: IO[bytes] | gzip.GzipFile, path: Path, file_size: int | None) -> np.ndarray:
+    """The IDX array in ``stream`` (``file_size``: the size of a raw file, None for a decompressed stream)."""
+    shape, dtype, header_size = _parse_header(stream, path)
+    if 0 in shape:
+        raise ValueError(f"{path}: the IDX header declares shape {shape}, with a dimension of size 0")
+    count = math.prod(shape)
+    expected = count * dtype.itemsize
+    if expected > MAX_IDX_BYTES:
+        raise ValueError(
+            f"{path}: the IDX header declares shape {shape}, {expected:,} data bytes, more than the "
+            f"{MAX_IDX_BYTES:,} read_idx accepts (MAX_IDX_BYTES)"
+        )
+    if file_size is not None:  # a raw file: its size settles both checks before anything is allocated
+        _check_data_bytes(path, shape, expected, file_size - header_size)
+    data = _read_up_to(stream, expected)
+    _check_data_bytes(path, shape, expected, len(data))
+    if stream.read(1):  # a decompressed stream: one byte more tells, however much follows
+        raise ValueError(
+            f"{path}: trailing bytes after the IDX data (shape {shape} needs {expected} data bytes, more follow)"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    # astype copies, giving a writable array in native byte order.
+    return array.astype(dtype.newbyteorder("=")).reshape(shape)
+
+
+def _check_data_bytes(path: Path, shape, expected: int, actual: int):
+    """Refuse ``actual`` data bytes where the header declares ``expected``."""
     if actual < expected:
         raise ValueError(
             f"{path}: truncated IDX file: shape {shape} needs {expected} data bytes, only {actual} present"
@@ -81,17 +138,15 @@ def read_idx(path) -> np.ndarray:
             f"{path}: {actual - expected} trailing bytes after the IDX data "
             f"(shape {shape} needs {expected} data bytes, file has {actual})"
         )
-    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header_size)
-    # astype copies, giving a writable array in native byte order.
-    return array.astype(dtype.newbyteorder("=")).reshape(shape)
 
 
-def _parse_header(data: bytes, path: Path):
-    """(shape, big-endian dtype, header size in bytes) of the IDX data ``data``."""
-    if len(data) < 4:
-        raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
-    zero0, zero1, type_code, ndim = data[:4]
-    magic = int.from_bytes(data[:4], "big")
+def _parse_header(stream: IO[bytes] | gzip.GzipFile, path: Path):
+    """(shape, big-endian dtype, header size in bytes) of the IDX header at the start of ``stream``."""
+    head = _read_up_to(stream, 4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: too short for an IDX header ({len(head)} bytes)")
+    zero0, zero1, type_code, ndim = head
+    magic = int.from_bytes(head, "big")
     if zero0 != 0 or zero1 != 0:
         raise ValueError(
             f"{path}: bad IDX magic number 0x{magic:08X} (must start with two zero bytes, "
@@ -105,12 +160,13 @@ def _parse_header(data: bytes, path: Path):
     if ndim == 0:
         raise ValueError(f"{path}: IDX magic number 0x{magic:08X} declares zero dimensions")
     header_size = 4 + 4 * ndim
-    if len(data) < header_size:
+    sizes = _read_up_to(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise ValueError(
             f"{path}: truncated IDX header: {ndim} dimensions need {header_size} header bytes, "
-            f"file has {len(data)}"
+            f"file has {4 + len(sizes)}"
         )
-    return struct.unpack(f">{ndim}I", data[4:header_size]), _IDX_DTYPES[type_code], header_size
+    return struct.unpack(f">{ndim}I", sizes), _IDX_DTYPES[type_code], header_size
 
 
 def _idx_names(prefix: str, kind: str, ndim: int) -> list[str]:
@@ -164,18 +220,65 @@ def _load_idx_pair(directory: Path, split: str, required: bool):
     return images, check_labels(labels, len(labels), N_CLASSES, f"labels in {label_path}")
 
 
+def _holds_idx_files(directory: Path) -> bool:
+    names = [_idx_names(prefix, kind, ndim) for prefix in _SPLIT_PREFIXES.values()
+             for kind, ndim in (("images", 3), ("labels", 1))]
+    return directory.is_dir() and any(_find_first(directory, group) is not None for group in names)
+
+
+def find_idx_dir(directory) -> Path:
+    """The folder that holds the IDX files of ``directory``: itself, or one of :data:`IDX_SUBFOLDERS`.
+
+    A directory with no IDX files of its own is searched for torchvision's
+    layouts: ``root/raw``, ``root/MNIST/raw`` and ``root/FashionMNIST/raw``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory does not exist or neither it nor those sub-folders
+        hold IDX files; the message lists the file names and folders looked for.
+    NotADirectoryError
+        If ``directory`` is a file.
+    ValueError
+        If more than one of the sub-folders holds IDX files (pass the one meant).
+    """
+    directory = check_path(directory, "directory")
+    if not directory.exists():
+        raise FileNotFoundError(f"data directory {directory} does not exist")
+    if not directory.is_dir():
+        raise NotADirectoryError(f"data path {directory} is not a directory")
+    if _holds_idx_files(directory):
+        return directory
+    found = [directory / sub for sub in IDX_SUBFOLDERS if _holds_idx_files(directory / sub)]
+    if len(found) > 1:
+        raise ValueError(
+            f"{directory} holds IDX files in {len(found)} sub-folders ({', '.join(map(str, found))}); "
+            f"pass the one meant"
+        )
+    if not found:
+        names = _idx_names("train", "images", 3) + _idx_names("t10k", "images", 3)
+        raise FileNotFoundError(
+            f"no MNIST IDX files in {directory}: looked for one of {', '.join(names)} "
+            f"with the matching *-labels-idx1-ubyte[.gz] files, in it and in its sub-folders "
+            f"{', '.join(sub + '/' for sub in IDX_SUBFOLDERS)} (torchvision's layouts)"
+        )
+    return found[0]
+
+
 def load_idx_dir(directory, split: str = "all") -> tuple[np.ndarray, np.ndarray]:
     """Load MNIST-format IDX files from a directory.
 
     Looks for ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte`` and
     ``t10k-images-idx3-ubyte`` / ``t10k-labels-idx1-ubyte``, each raw or with
     ``.gz``, also spelled ``train-images.idx3-ubyte`` etc.  Works for MNIST and
-    Fashion-MNIST alike.
+    Fashion-MNIST alike.  If the directory holds none of them, its
+    sub-folders ``raw``, ``MNIST/raw`` and ``FashionMNIST/raw`` (torchvision's
+    layouts) are searched; see :func:`find_idx_dir`.
 
     Parameters
     ----------
     directory : str or os.PathLike
-        Directory holding the files.
+        Directory holding the files (or a torchvision root).
     split : {"all", "train", "test"}, default "all"
         ``"train"`` reads the ``train-*`` pair, ``"test"`` the ``t10k-*``
         pair, and ``"all"`` every pair present, concatenated in the order
@@ -189,33 +292,25 @@ def load_idx_dir(directory, split: str = "all") -> tuple[np.ndarray, np.ndarray]
     Raises
     ------
     FileNotFoundError
-        If the directory does not exist, if the requested pair (for
-        ``"all"``: any pair) is not found, or if an image file lacks its label
-        file or vice versa.  The message lists the names looked for.
+        If the directory does not exist, if no IDX files are found (see
+        :func:`find_idx_dir`), if the requested pair is not found, or if an
+        image file lacks its label file or vice versa.  The message lists the
+        names looked for.
     NotADirectoryError
         If ``directory`` is a file.
     ValueError
         For an invalid ``split``, invalid IDX files (see :func:`read_idx`),
         files of the wrong kind, image/label count mismatches, labels outside
-        0..9, or train/test images of different sizes.
+        0..9, train/test images of different sizes, or IDX files in several
+        torchvision sub-folders.
     """
     directory = check_path(directory, "directory")
     split = check_option(split, "split", SPLITS)
-    if not directory.exists():
-        raise FileNotFoundError(f"data directory {directory} does not exist")
-    if not directory.is_dir():
-        raise NotADirectoryError(f"data path {directory} is not a directory")
-
+    directory = find_idx_dir(directory)
     if split != "all":
         return _load_idx_pair(directory, split, required=True)
     pairs = [_load_idx_pair(directory, s, required=False) for s in ("train", "test")]
     pairs = [pair for pair in pairs if pair is not None]
-    if not pairs:
-        names = _idx_names("train", "images", 3) + _idx_names("t10k", "images", 3)
-        raise FileNotFoundError(
-            f"no MNIST IDX files in {directory}: looked for one of {', '.join(names)} "
-            f"with the matching *-labels-idx1-ubyte[.gz] files"
-        )
     if len(pairs) == 1:
         return pairs[0]
     shapes = {images.shape[1:] for images, _ in pairs}

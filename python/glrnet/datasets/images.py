@@ -6,7 +6,21 @@ import numpy as np
 
 from .._validation import check_array, check_int
 
-__all__ = ["area_weights", "preprocess", "resize"]
+__all__ = ["MAX_OUTPUT_BYTES", "area_weights", "check_output_size", "preprocess", "resize"]
+
+#: The largest result :func:`resize` (and so ``datasets.load``) builds: 2 GiB of float32 pixels.
+MAX_OUTPUT_BYTES = 2 * 1024**3
+
+
+def check_output_size(n_images: int, size: int, name: str = "size") -> None:
+    """Refuse, before allocating, ``n_images`` float32 images of ``size x size`` above :data:`MAX_OUTPUT_BYTES`."""
+    n_bytes = n_images * size * size * np.dtype(np.float32).itemsize
+    if n_bytes > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"{name}={size} would make {n_images:,} float32 images of {size}x{size} pixels, "
+            f"{n_bytes / 1024**3:,.1f} GiB, more than the {MAX_OUTPUT_BYTES / 1024**3:g} GiB allowed "
+            f"(MAX_OUTPUT_BYTES); choose a smaller {name} or fewer images (limit)"
+        )
 
 
 def area_weights(n_in: int, n_out: int) -> np.ndarray:
@@ -55,8 +69,9 @@ def resize(images, size: int = 14) -> np.ndarray:
         If ``images`` is neither uint8 nor floating point, or ``size`` is not
         an integer.
     ValueError
-        If ``images`` is not 3-D, float values lie outside [0, 1] (or are not
-        finite), or ``size`` is not positive.
+        If ``images`` is not 3-D or has a side of 0 pixels, float values lie
+        outside [0, 1] (or are not finite), ``size`` is not positive, or the
+        result would exceed :data:`MAX_OUTPUT_BYTES` (checked before allocating).
     """
     size = check_int(size, "size", minimum=1)
     images = np.asarray(images)
@@ -71,6 +86,9 @@ def resize(images, size: int = 14) -> np.ndarray:
         raise TypeError(f"images must be uint8 or floating point, got dtype {images.dtype}")
 
     n, height, width = images.shape
+    if height == 0 or width == 0:
+        raise ValueError(f"images must have at least one pixel per side, got shape {images.shape}")
+    check_output_size(n, size)
     if height % size == 0 and width % size == 0:
         # Exact block averaging; for uint8 the float32 sums are exact integers.
         by, bx = height // size, width // size
