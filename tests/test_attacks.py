@@ -287,6 +287,17 @@ def test_bad_eps(net, data, attack):
         attack(net, X, y, "0.1")
     with pytest.raises(TypeError, match="eps"):
         attack(net, X, y, True)
+    # inputs live in [0, 1]: a larger eps means nothing, and 1e308 used to be blamed on step_size
+    for big in (1.5, 1e308):
+        with pytest.raises(ValueError, match="eps must be <= 1"):
+            attack(net, X, y, big)
+    assert np.array_equal(attack(net, X, y, 1.0).X_adv.shape, X.shape)
+
+
+def test_bad_eps_of_eps_curve(net, data):
+    _, _, X, y = data
+    with pytest.raises(ValueError, match="eps_values entry must be <= 1"):
+        eps_curve(fgsm, net, {"bp": net}, X[:5], y[:5], [0.1, 1e308])
 
 
 @pytest.mark.parametrize("attack", [
@@ -367,6 +378,9 @@ def test_bad_seed(net, data, attack):
         attack(net, X, y, seed=1.5)
     with pytest.raises(TypeError, match="seed must be an integer"):
         attack(net, X, y, seed=True)
+    # None would make the random start non-deterministic: rejected, not drawn from the OS
+    with pytest.raises(TypeError, match="seed must be an integer, got NoneType"):
+        attack(net, X, y, seed=None)
     with pytest.raises(ValueError, match="seed must be >= 0"):
         fgsm(net, X, y, 0.1, target="random", seed=-1)
 
@@ -385,3 +399,64 @@ def test_complex_string_and_object_inputs_are_rejected(net, data, attack):
     for bad in (X.astype(np.complex128), X + 0.1j, X.astype(str), X.astype(object)):
         with pytest.raises(TypeError, match=r"X(_adv)? must be a numeric \(real\) array"):
             attack(net, bad, y)
+
+
+# ------------------------------------------------------------ foreign models
+class GradientOnly:
+    """A foreign model: loss_gradient returns the gradient alone (as ART's does), predict_proba only."""
+
+    def __init__(self, net):
+        self.net = net
+        self.labels_seen = []
+
+    def loss_gradient(self, X, y):
+        self.labels_seen.append(np.asarray(y))
+        return self.net.input_gradient(X, y)[1]
+
+    def predict_proba(self, X):
+        return self.net.predict_proba(X)
+
+
+class ProbabilityPredict(GradientOnly):
+    """predict returns class probabilities (as ART's predict does), no predict_proba."""
+
+    def predict(self, X):
+        return self.net.predict_proba(X)
+
+    predict_proba = None
+
+
+@pytest.mark.parametrize("foreign", [GradientOnly, ProbabilityPredict])
+def test_attacks_accept_foreign_models(net, data, foreign):
+    _, _, X, y = data
+    X, y = X[:60], y[:60]
+    model = foreign(net)
+    np.testing.assert_array_equal(fgsm(model, X, y, 0.1).X_adv, fgsm(net, X, y, 0.1).X_adv)
+    np.testing.assert_array_equal(pgd(model, X, y, 0.1, steps=5).X_adv, pgd(net, X, y, 0.1, steps=5).X_adv)
+    assert model.labels_seen[0].ndim == 1            # class indices, not one-hot
+    # L-BFGS needs the loss: the cross-entropy of the probabilities, which is the baseline's own loss
+    kwargs = {"max_iter": 20, "search_steps": 2}
+    np.testing.assert_allclose(lbfgs(model, X[:10], y[:10], **kwargs).X_adv, lbfgs(net, X[:10], y[:10], **kwargs).X_adv,
+                               atol=1e-8)
+    assert fgsm(model, X, y, 0.1, target="random").target is not None
+    assert accuracy_under_attack(model, X, y) == pytest.approx(np.mean(net.predict(X) == y))
+    curves = eps_curve(fgsm, model, {"foreign": model, "bp": net}, X, y, [0.0, 0.1])
+    assert curves["foreign"] == curves["bp"]
+
+
+def test_foreign_model_checks():
+    class NoPredict:
+        def loss_gradient(self, X, y):
+            return np.zeros_like(X)
+
+    X, y = np.full((3, 4), 0.5), np.array([0, 1, 0])
+    with pytest.raises(TypeError, match="model must provide a callable predict"):
+        fgsm(NoPredict(), X, y, 0.1)
+
+    class LabelsOnly(NoPredict):
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+    assert fgsm(LabelsOnly(), X, y, 0.1).unchanged_fraction == 1.0
+    with pytest.raises(TypeError, match="cross-entropy of its predict_proba"):
+        lbfgs(LabelsOnly(), X, y, target=np.array([1, 0, 1]), max_iter=2, search_steps=1)

@@ -244,8 +244,15 @@ def test_bad_seed(data, call):
         call(X, seed=True)
 
 
+class _ConstantModel:
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+
+
 def test_bad_seed_of_mean_corruption_accuracy(data, net):
     _, _, X, y = data
+    with pytest.raises(TypeError, match="seed must be an integer, got NoneType"):
+        mean_corruption_accuracy(net, X[:4], y[:4], seed=None)
     with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
         mean_corruption_accuracy(net, X[:4], y[:4], seed=-1)
     with pytest.raises(TypeError, match="seed must be an integer, got float"):
@@ -255,6 +262,7 @@ def test_bad_seed_of_mean_corruption_accuracy(data, net):
 @pytest.mark.parametrize("call", [
     lambda X: corrupt(X, "contrast", 1),
     lambda X: list(corrupt_all(X, names=["pixelate"])),
+    lambda X: mean_corruption_accuracy(_ConstantModel(), X, np.zeros(len(X), dtype=int), names=["contrast"]),
 ])
 def test_complex_string_and_object_inputs_are_rejected(data, call):
     """Not silently converted: a complex array would lose its imaginary part, strings would be parsed."""
@@ -264,3 +272,16 @@ def test_complex_string_and_object_inputs_are_rejected(data, call):
                 X.reshape(4, 14, 14).astype(np.complex64)):
         with pytest.raises(TypeError, match=r"X must be a numeric \(real\) array"):
             call(bad)
+
+
+def test_mean_corruption_accuracy_of_a_model_predicting_probabilities(data, net):
+    """A model whose predict returns class probabilities (as ART's classifiers do) is judged by their arg-max."""
+    _, _, X, y = data
+
+    class Probabilities:
+        def predict(self, X):
+            return net.predict_proba(X)
+
+    X, y = X[:40], y[:40]
+    assert (mean_corruption_accuracy(Probabilities(), X, y, names=["contrast"])
+            == mean_corruption_accuracy(net, X, y, names=["contrast"]))

@@ -131,3 +131,59 @@ def test_smoothed_surrogate_attacks_a_step_network(trained_threshold, default_da
     assert attacked < random - 0.15, (clean, random, attacked)
     with pytest.raises(ValueError, match="attack_gradient"):
         NoisyModel(trained_threshold, attack_gradient="pathwise")
+
+
+# ---------------------------------------------------------------- validation
+def test_models_under_test_name_a_bad_model():
+    from glrnet.robustness import SmoothedSurrogate
+
+    for bad in (None, object(), "model"):
+        with pytest.raises(TypeError, match="model must"):
+            NoisyModel(bad)
+        with pytest.raises(TypeError, match="model must"):
+            SmoothedSurrogate(bad)
+    with pytest.raises(ValueError, match="SmoothedSurrogate needs a network with neuronal noise"):
+        SmoothedSurrogate(glrnet.baseline_network([4, 3], "sigmoid"))
+
+
+def test_noisy_model_checks_its_attack_loss():
+    model = glrnet.MLP([4, 3], "sigmoid", glrnet.Gaussian(1.0))
+    with pytest.raises(ValueError, match=r"attack_loss must be one of \['cross_entropy'"):
+        NoisyModel(model, attack_loss="crossentropy_typo")
+    with pytest.raises(TypeError, match="attack_loss must be a string"):
+        NoisyModel(model, attack_loss=None)
+    assert NoisyModel(model, attack_loss="ce").attack_loss == "cross_entropy"
+
+
+def test_models_under_test_reject_complex_string_and_object_inputs():
+    """Not silently converted: a complex array would lose its imaginary part, strings would be parsed."""
+    from glrnet.robustness import SmoothedSurrogate, transfer_accuracy
+
+    model = glrnet.MLP([196, 5, 10], "threshold", glrnet.Gaussian(2.0))
+    X, y = np.random.default_rng(0).random((4, 196)), np.arange(4)
+    under_test = NoisyModel(model, predict_replications=5, gradient_replications=10)
+    surrogate = SmoothedSurrogate(model)
+    calls = [under_test.predict, under_test.predict_proba, lambda X: under_test.loss_gradient(X, y),
+             surrogate.predict, surrogate.forward, lambda X: surrogate.loss_gradient(X, y),
+             lambda X: transfer_accuracy({"noisy": under_test}, X, y)]
+    for bad in (X.astype(np.complex128), X + 0.1j, X.astype(str), X.astype(object)):
+        for call in calls:
+            with pytest.raises(TypeError, match=r"X(_adv)? must be a numeric \(real\) array"):
+                call(bad)
+
+
+def test_transfer_accuracy_takes_attack_results_and_probability_models():
+    model = glrnet.baseline_network([196, 5, 10], "sigmoid")
+    X, y = np.random.default_rng(0).random((6, 196)), np.arange(6)
+    result = attacks.fgsm(model, X, y, 0.1)
+
+    class Probabilities:                        # predict returns class probabilities, as ART's classifiers do
+        def predict(self, X):
+            return model.predict_proba(X)
+
+    from glrnet.robustness import transfer_accuracy
+
+    acc = transfer_accuracy({"bp": model, "proba": Probabilities()}, result, y)
+    assert acc["bp"] == acc["proba"] == pytest.approx(np.mean(model.predict(result.X_adv) == y))
+    with pytest.raises(TypeError, match=r"target_models\['x'\]|model_under_test must provide a callable predict"):
+        transfer_accuracy({"x": object()}, result, y)

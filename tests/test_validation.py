@@ -158,3 +158,10 @@ def test_score_splits_ties(model):
     halves = model.evaluate(X, Y, 1)["accuracy"] * 2 * len(X)
     assert halves == pytest.approx(round(halves), abs=1e-9)
     assert np.array_equal(model.predict(X), np.zeros(len(X)))                      # first of the tied classes
+
+
+@pytest.mark.parametrize("alias", ["0-1", "01", "zero-one", "ZERO_ONE"])
+def test_zero_one_loss_aliases(alias):
+    from glrnet.method.losses import check_loss
+
+    assert check_loss(alias) == "zero_one"

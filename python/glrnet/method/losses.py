@@ -30,7 +30,7 @@ def check_loss(name) -> str:
     if not isinstance(name, str):
         raise TypeError(f"loss must be a string, got {type(name).__name__}")
     key = name.lower().replace("-", "_")
-    key = {"ce": "cross_entropy", "crossentropy": "cross_entropy", "0-1": "zero_one", "01": "zero_one"}.get(key, key)
+    key = {"ce": "cross_entropy", "crossentropy": "cross_entropy", "0_1": "zero_one", "01": "zero_one"}.get(key, key)
     if key not in LOSS_CODES:
         raise ValueError(f"loss must be one of {list(LOSS_CODES)}, got {name!r}")
     return key

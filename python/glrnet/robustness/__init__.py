@@ -14,13 +14,17 @@ attacks        adversarial perturbations: FGSM, L-inf PGD, box-constrained L-BFG
                and the accuracy-versus-eps curves of the transfer setting (Fig. 4)
 corruptions    natural corruptions of the images (ImageNet-C style, five severities)
                and the mean corruption accuracy of Eq. (6) (Table II)
+art            glrnet models as classifiers of the Adversarial Robustness Toolbox
+               (:func:`art.art_classifier`; ART is imported only when one is made)
 =============  ======================================================================
 
 A model under test is any object with ``predict`` (and, for the gradient attacks,
 ``loss_gradient``; some features use ``predict_proba`` or ``n_classes``): an MLP,
-the backpropagation baseline, a :class:`NoisyModel` or a :class:`SmoothedSurrogate`.
+the backpropagation baseline, a :class:`NoisyModel` or a :class:`SmoothedSurrogate`;
+or an ART classifier, or a foreign model whose ``loss_gradient`` returns the gradient
+alone (see :mod:`.attacks`).
 """
-from . import attacks, corruptions
+from . import art, attacks, corruptions
 from .models import NoisyModel, SmoothedSurrogate, transfer_accuracy
 
-__all__ = ["NoisyModel", "SmoothedSurrogate", "attacks", "corruptions", "transfer_accuracy"]
+__all__ = ["NoisyModel", "SmoothedSurrogate", "art", "attacks", "corruptions", "transfer_accuracy"]

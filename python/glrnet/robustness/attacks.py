@@ -20,6 +20,21 @@ untargeted L-BFGS attack): it is read from ``model.n_classes`` (or
 ``model.n_classes_``), or else from the width of ``model.predict_proba``.
 Arguments are checked by :mod:`glrnet._validation`.
 
+Foreign models are accepted too:
+
+* an estimator of the Adversarial Robustness Toolbox (ART) with loss gradients
+  (``art.estimators.classification.*``, or glrnet's own adapter
+  :func:`glrnet.robustness.art.art_classifier`): its ``predict`` returns class
+  probabilities and its ``loss_gradient(x, y)`` the gradient alone, with ``y``
+  one-hot.  The attacks call it as ART's own attacks do (float32 inputs in the
+  estimator's ``input_shape``, one-hot labels); the loss an L-BFGS attack needs is
+  the estimator's ``compute_loss(x, y, reduction="none")`` where it has one, else
+  the cross-entropy of its predicted probabilities.  Detected without importing ART.
+* any object whose ``loss_gradient(X, labels)`` returns the gradient alone (an
+  array shaped like ``X``, labels as class indices) and whose ``predict`` returns
+  labels or class probabilities (or that has ``predict_proba``); its loss is the
+  cross-entropy of its predicted probabilities.
+
 Inputs are batches of flattened images ``X`` of shape ``(n, d)`` with values
 in ``[0, 1]`` and integer labels ``y`` of shape ``(n,)``.  Every attack
 returns an :class:`AttackResult`; ``np.asarray(result)`` gives ``X_adv``.
@@ -47,6 +62,7 @@ white-box).
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -121,9 +137,84 @@ class AttackResult:
 
 
 # --------------------------------------------------------------------------
-# argument handling
+# models: glrnet's protocol, ART estimators, gradient-only models
 # --------------------------------------------------------------------------
-_GRADIENT_MODEL = ("loss_gradient", "predict")
+def _is_art_estimator(model) -> bool:
+    """Whether ``model`` is an ART estimator, checked without importing ART (an ART estimator
+    can only exist once ART has been imported)."""
+    base = getattr(sys.modules.get("art.estimators.estimator"), "BaseEstimator", None)
+    return isinstance(base, type) and isinstance(model, base)
+
+
+class _ARTModel:
+    """An ART classifier in glrnet's protocol: ``predict`` gives labels, ``predict_proba`` ART's
+    ``predict``, ``gradient`` ART's ``loss_gradient`` called as ART's attacks call it (float32
+    inputs in the estimator's ``input_shape``, one-hot labels), returned as float64 rows."""
+
+    def __init__(self, estimator, name, *, gradients):
+        if gradients and not callable(getattr(estimator, "loss_gradient", None)):
+            raise TypeError(f"{name} must provide a callable loss_gradient(); got {type(estimator).__name__} "
+                            f"(an ART estimator without loss gradients)")
+        self.estimator = estimator
+        self.n_classes = check_int(getattr(estimator, "nb_classes", None), f"{name}.nb_classes", minimum=2)
+        shape = getattr(estimator, "input_shape", None)
+        self._shape = tuple(int(v) for v in shape) if isinstance(shape, tuple) else None
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        x = np.asarray(X, dtype=np.float32).reshape(X.shape[0], -1)
+        if self._shape is not None and int(np.prod(self._shape)) == x.shape[1]:
+            x = x.reshape((x.shape[0], *self._shape))
+        return x
+
+    def predict_proba(self, X) -> np.ndarray:
+        return np.asarray(self.estimator.predict(self._inputs(X)), dtype=np.float64).reshape(X.shape[0], -1)
+
+    def predict(self, X) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def _one_hot(self, labels) -> np.ndarray:
+        return np.eye(self.n_classes, dtype=np.float32)[labels]
+
+    def gradient(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        grad = np.asarray(self.estimator.loss_gradient(self._inputs(X), self._one_hot(labels)), dtype=np.float64)
+        return grad.reshape(X.shape[0], -1)
+
+    def loss(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The estimator's per-sample loss (``compute_loss(..., reduction="none")``), or else the
+        cross-entropy of its predicted probabilities."""
+        try:
+            loss = self.estimator.compute_loss(self._inputs(X), self._one_hot(labels), reduction="none")
+        except NotImplementedError:
+            return _cross_entropy(self.predict_proba(X), labels)
+        return np.asarray(loss, dtype=np.float64).reshape(-1)
+
+
+def _as_model(model, name, *, gradients=True):
+    """``model`` in the protocol of the attacks: an ART estimator wrapped, anything else checked.
+    ``gradients``: an attack's model (loss_gradient) rather than a model under test (predict only)."""
+    if _is_art_estimator(model):
+        return _ARTModel(model, name, gradients=gradients)
+    if gradients:
+        check_methods(model, name, ("loss_gradient",))
+    if not callable(getattr(model, "predict_proba", None)):
+        check_methods(model, name, ("predict",))
+    return model
+
+
+def _proba(model, X: np.ndarray) -> np.ndarray | None:
+    """Class probabilities (n, k): ``predict_proba``, or ``predict`` if it returns them; else None."""
+    method = getattr(model, "predict_proba", None)
+    out = np.asarray((method if callable(method) else model.predict)(X))
+    if out.ndim != 2 or out.shape[1] < 2:
+        return None
+    if out.shape[0] != X.shape[0] or out.dtype.kind not in "fiub":
+        raise ValueError(f"the model's class probabilities have shape {out.shape} and dtype {out.dtype}, "
+                         f"expected ({X.shape[0]}, n_classes) numbers")
+    return out.astype(np.float64, copy=False)
+
+
+def _cross_entropy(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(proba[np.arange(labels.shape[0]), labels], 1e-300, None))
 
 
 def _declared_n_classes(model, attributes=("n_classes", "n_classes_")) -> int | None:
@@ -137,17 +228,18 @@ def _declared_n_classes(model, attributes=("n_classes", "n_classes_")) -> int | 
 
 def _n_classes(model, X: np.ndarray) -> int | None:
     k = _declared_n_classes(model)
-    if k is None and callable(getattr(model, "predict_proba", None)):
-        return int(np.asarray(model.predict_proba(X[:1])).shape[1])
+    if k is None:
+        proba = _proba(model, X[:1])
+        k = None if proba is None else int(proba.shape[1])
     return k
 
 
 def _prepare(model, X, y, seed=0, name="model"):
-    """The checked X (a float64 copy), y and seed of an attack on ``model``."""
-    check_methods(model, name, _GRADIENT_MODEL)
+    """The model in the attacks' protocol, the checked X (a float64 copy), y and seed."""
+    model = _as_model(model, name)
     X = check_images(X, "X")
     y = check_labels(y, X.shape[0], _declared_n_classes(model, ("n_classes",)))
-    return X, y, check_seed(seed)
+    return model, X, y, check_seed(seed)
 
 
 def _resolve_target(model, X: np.ndarray, y: np.ndarray, target, seed) -> np.ndarray | None:
@@ -173,9 +265,27 @@ def _resolve_target(model, X: np.ndarray, y: np.ndarray, target, seed) -> np.nda
     return t
 
 
-def _loss_grad(model, X: np.ndarray, labels: np.ndarray):
-    loss, grad = model.loss_gradient(X, labels)
-    loss = np.asarray(loss, dtype=np.float64)
+def _loss_grad(model, X: np.ndarray, labels: np.ndarray, *, need_loss=True):
+    """(per-sample loss, input gradient) of any model (the loss is nan when not ``need_loss`` and
+    the model gives the gradient alone)."""
+    loss = None
+    if isinstance(model, _ARTModel):
+        grad = model.gradient(X, labels)
+        if need_loss:
+            loss = model.loss(X, labels)
+    else:
+        out = model.loss_gradient(X, labels)
+        if isinstance(out, tuple) and len(out) == 2:
+            loss, grad = out
+        else:                                   # a foreign model: the gradient alone
+            grad = out
+            if need_loss:
+                proba = _proba(model, X)
+                if proba is None:
+                    raise TypeError("the loss of a model whose loss_gradient returns the gradient alone is the "
+                                    "cross-entropy of its predict_proba, which it lacks")
+                loss = _cross_entropy(proba, labels)
+    loss = np.full(X.shape[0], np.nan) if loss is None else np.asarray(loss, dtype=np.float64)
     grad = np.asarray(grad, dtype=np.float64)
     if loss.shape != (X.shape[0],):
         raise ValueError(
@@ -189,7 +299,17 @@ def _loss_grad(model, X: np.ndarray, labels: np.ndarray):
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(X)).reshape(-1)
+    """Predicted labels (n,): ``predict``, the arg-max of the probabilities it returns, or of
+    ``predict_proba`` for a model without ``predict``."""
+    if not callable(getattr(model, "predict", None)):
+        proba = _proba(model, X)
+        if proba is None:
+            raise ValueError("model.predict_proba must return class probabilities of shape (n, n_classes)")
+        return np.argmax(proba, axis=1)
+    out = np.asarray(model.predict(X))
+    if out.ndim == 2 and out.shape[0] == X.shape[0] and out.shape[1] > 1:
+        return np.argmax(out, axis=1)
+    return out.reshape(-1)
 
 
 def _finish(model, X, X_adv, y, target, params, clean_pred=None) -> AttackResult:
@@ -227,8 +347,8 @@ def fgsm(model, X, y, eps, *, target=None, seed: int = 0) -> AttackResult:
     X : array_like, shape (n, d), values in [0, 1]
     y : array_like of int, shape (n,)
         True labels.
-    eps : float >= 0
-        L-inf step size.
+    eps : float in [0, 1]
+        L-inf step size (the inputs live in [0, 1], so a larger one would mean nothing).
     target : None, "random" or array_like of int, optional
         ``None`` (default) for the untargeted attack
         ``X + eps * sign(grad loss(X, y))``; otherwise the targeted attack
@@ -243,11 +363,11 @@ def fgsm(model, X, y, eps, *, target=None, seed: int = 0) -> AttackResult:
         ``X_adv`` is clipped to ``[0, 1]``; rows whose gradient is zero are
         returned unchanged (``sign(0) = 0``).
     """
-    X, y, seed = _prepare(model, X, y, seed)
-    eps = check_real(eps, "eps", minimum=0.0)
+    model, X, y, seed = _prepare(model, X, y, seed)
+    eps = check_real(eps, "eps", minimum=0.0, maximum=1.0)
     t = _resolve_target(model, X, y, target, seed)
     labels = y if t is None else t
-    _, grad = _loss_grad(model, X, labels)
+    _, grad = _loss_grad(model, X, labels, need_loss=False)
     direction = np.sign(grad) if t is None else -np.sign(grad)
     X_adv = np.clip(X + eps * direction, 0.0, 1.0)
     params = {"attack": "fgsm", "eps": eps, "targeted": t is not None}
@@ -298,8 +418,8 @@ def pgd(
         last iterate; every row satisfies ``|X_adv - X| <= eps`` and
         ``0 <= X_adv <= 1``.
     """
-    X, y, seed = _prepare(model, X, y, seed)
-    eps = check_real(eps, "eps", minimum=0.0)
+    model, X, y, seed = _prepare(model, X, y, seed)
+    eps = check_real(eps, "eps", minimum=0.0, maximum=1.0)
     steps = check_int(steps, "steps", minimum=1)
     if step_size is None:
         step_size = 2.5 * eps / steps
@@ -326,7 +446,7 @@ def pgd(
                 active = active[~fooled]
                 if active.size == 0:
                     break
-            _, grad = _loss_grad(model, X_adv[active], labels[active])
+            _, grad = _loss_grad(model, X_adv[active], labels[active], need_loss=False)
             X_adv[active] = np.clip(X_adv[active] + (sgn * step_size) * np.sign(grad), lo[active], hi[active])
     params = {
         "attack": "pgd",
@@ -457,7 +577,7 @@ def lbfgs(
         over all rows; ``params["mean_l2_success"]`` over the rows where the search
         found an adversarial example (excluding rows that needed none).
     """
-    X, y, seed = _prepare(model, X, y, seed)
+    model, X, y, seed = _prepare(model, X, y, seed)
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -465,11 +585,11 @@ def lbfgs(
     t = _resolve_target(model, X, y, target, seed)
     clean_pred = _predict(model, X)
     if t is None:
-        if not callable(getattr(model, "predict_proba", None)):
-            raise TypeError("untargeted lbfgs needs model.predict_proba to pick the attack class")
-        proba = np.array(model.predict_proba(X), dtype=np.float64)
-        if proba.ndim != 2 or proba.shape[0] != n or proba.shape[1] < 2:
-            raise ValueError(f"model.predict_proba returned shape {proba.shape}")
+        proba = _proba(model, X)
+        if proba is None:
+            raise TypeError("untargeted lbfgs needs model.predict_proba (or a predict that returns class "
+                            "probabilities) to pick the attack class")
+        proba = proba.copy()
         proba[np.arange(n), y] = -np.inf
         attack_labels = np.argmax(proba, axis=1)
     else:
@@ -568,7 +688,7 @@ def accuracy_under_attack(model_under_test, X_adv, y) -> float:
     y : array_like of int, shape (n,)
         True labels of the clean inputs.
     """
-    check_methods(model_under_test, "model_under_test", ("predict",))
+    model_under_test = _as_model(model_under_test, "model_under_test", gradients=False)
     if isinstance(X_adv, AttackResult):
         X_adv = X_adv.X_adv
     X_adv = check_images(X_adv, "X_adv")
@@ -600,7 +720,7 @@ def eps_curve(
     source_model : object with ``loss_gradient`` and ``predict``
     target_models : dict name -> model with ``predict``
     X, y : clean inputs and labels
-    eps_values : sequence of float >= 0
+    eps_values : sequence of float in [0, 1]
     **attack_kwargs
         Forwarded to ``attack_fn``.
 
@@ -615,13 +735,13 @@ def eps_curve(
     if not isinstance(target_models, Mapping) or len(target_models) == 0:
         raise TypeError("target_models must be a non-empty dict name -> model")
     for name, m in target_models.items():
-        check_methods(m, f"target_models[{name!r}]", ("predict",))
+        _as_model(m, f"target_models[{name!r}]", gradients=False)
     if isinstance(eps_values, (str, bytes)) or not hasattr(eps_values, "__iter__"):
         raise TypeError("eps_values must be a sequence of floats")
-    eps_list = [check_real(e, "eps_values entry", minimum=0.0) for e in eps_values]
+    eps_list = [check_real(e, "eps_values entry", minimum=0.0, maximum=1.0) for e in eps_values]
     if not eps_list:
         raise ValueError("eps_values must not be empty")
-    X, y, _ = _prepare(source_model, X, y, name="source_model")
+    _, X, y, _ = _prepare(source_model, X, y, name="source_model")
     curves: dict[str, list[float]] = {name: [] for name in target_models}
     for eps in eps_list:
         res = attack_fn(source_model, X, y, eps, **attack_kwargs)

@@ -123,11 +123,11 @@ from .._validation import (
     check_int,
     check_int_sequence,
     check_labels,
-    check_methods,
     check_option,
     check_seed,
 )
 from ..datasets.images import area_weights
+from .attacks import _as_model, _predict
 
 __all__ = [
     "CONSTANTS",
@@ -389,7 +389,7 @@ def mean_corruption_accuracy(
 
     Parameters
     ----------
-    model : object with ``predict``
+    model : object with ``predict`` (labels or class probabilities) or ``predict_proba``, or an ART classifier
         Called on the corrupted batch in the layout of ``X`` (float32).
     X : array_like, shape (n, h, w) or (n, h * w), values in [0, 1]
     y : array_like of int, shape (n,)
@@ -403,7 +403,7 @@ def mean_corruption_accuracy(
     -------
     dict name -> (mean_accuracy, [acc_severity_1, ..., acc_severity_5])
     """
-    check_methods(model, "model", ("predict",))
+    model = _as_model(model, "model", gradients=False)
     names = _names(names)
     seed = check_seed(seed)
     imgs, shape = _as_images(X, image_shape)
@@ -413,6 +413,6 @@ def mean_corruption_accuracy(
         accs = []
         for s in SEVERITIES:
             Xc = _apply(imgs, shape, nm, s, seed)
-            accs.append(float(np.mean(np.asarray(model.predict(Xc)).reshape(-1) == y)))
+            accs.append(float(np.mean(_predict(model, Xc) == y)))
         results[nm] = (float(np.mean(accs)), accs)
     return results

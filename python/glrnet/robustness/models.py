@@ -27,12 +27,14 @@ from .._validation import (
     check_features,
     check_int,
     check_labels,
+    check_methods,
     check_option,
     check_seed,
 )
 from ..method import dense
-from ..method.losses import loss_and_output_gradient
+from ..method.losses import check_loss, loss_and_output_gradient
 from ..method.network import PREDICTION_STEP
+from .attacks import accuracy_under_attack
 
 # The gradient noise steps of successive loss_gradient calls: 1, 2, ... wrapping around before
 # PREDICTION_STEP, so that an attack's gradient noise never coincides with the prediction noise.
@@ -47,6 +49,8 @@ class NoisyModel:
     Parameters
     ----------
     model : MLP
+        Or any network with the MLP's ``predict_proba(X, replications, seed=, step=, n_threads=)``
+        and ``input_gradient(X, y, replications, seed=, step=, loss=, n_threads=)``.
     predict_replications : int
         Noise draws averaged at prediction (0: noise-free prediction).
     gradient_replications : int
@@ -64,10 +68,13 @@ class NoisyModel:
 
     def __init__(self, model, *, predict_replications=100, gradient_replications=1000,
                  attack_loss="cross_entropy", attack_gradient="likelihood_ratio", seed=0, n_threads=None):
-        self.model = model
+        self.model = check_methods(model, "model", ("predict_proba", "input_gradient"))
         self.predict_replications = check_int(predict_replications, "predict_replications", minimum=0)
         self.gradient_replications = check_int(gradient_replications, "gradient_replications", minimum=1)
-        self.attack_loss = attack_loss
+        try:
+            self.attack_loss = check_loss(attack_loss)
+        except (TypeError, ValueError) as exc:      # check_loss names the argument "loss"
+            raise type(exc)(f"attack_{exc}") from None
         self.attack_gradient = check_option(attack_gradient, "attack_gradient", ("likelihood_ratio", "smoothed"))
         self._surrogate = SmoothedSurrogate(model) if attack_gradient == "smoothed" else None
         self.seed = check_seed(seed)
@@ -113,6 +120,7 @@ class SmoothedSurrogate:
     """
 
     def __init__(self, model, nodes=256):
+        check_methods(model, "model", ("forward",))
         if getattr(model, "noises", None) is None:
             raise ValueError("SmoothedSurrogate needs a network with neuronal noise (model.noises is None)")
         self.model = model
@@ -170,5 +178,6 @@ class _Smoothed:
 
 
 def transfer_accuracy(models: dict, X_adv, y) -> dict:
-    """Accuracy of every model under test on the same adversarial inputs."""
-    return {name: float(np.mean(m.predict(X_adv) == y)) for name, m in models.items()}
+    """Accuracy of every model under test on the same adversarial inputs (an array or an
+    AttackResult; models with ``predict``, or ART classifiers): :func:`attacks.accuracy_under_attack`."""
+    return {name: accuracy_under_attack(m, X_adv, y) for name, m in models.items()}
