@@ -226,7 +226,7 @@ def cmd_train(args):
         log(f"under a white-box attack: accuracy {attacked:.4f} (PGD, eps {args.attack_eps:g}, 10 steps, through "
             f"the noise-averaged network, on {n} test images; the same prediction measure)")
     model.save(args.out, metadata={"history": history.as_dict(), "data": data.name, "training": settings})
-    plot_history(history, plot, title=f"GLR training, {model}")
+    plot_history(history, plot, title="GLR training", model=model)
     results["plot"] = os.path.abspath(plot)
     log(f"wrote {args.out} and {plot}")
     if args.json:

@@ -125,7 +125,7 @@ def _declared_shapes(config, path) -> dict:
     if count > MAX_PARAMETERS:
         raise ValueError(f"{path} declares {count} parameters ({8 * count / 2**30:.1f} GiB); this glrnet reads at most "
                          f"{MAX_PARAMETERS}")
-    shapes = {}
+    shapes: dict[str, tuple] = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         shapes[f"weight_{l}"] = (n_out, n_in)
         shapes[f"bias_{l}"] = (n_out,)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._files import atomic_write_bytes
 
-__all__ = ["plot_history", "save_figure"]
+__all__ = ["describe_network", "plot_history", "save_figure"]
 
 
 def _pyplot():
@@ -42,8 +42,34 @@ def _history_panel(ax, history, key, ylabel):
     ax.grid(alpha=0.3)
 
 
-def plot_history(history, path, title="GLR training"):
-    """Training and validation loss and accuracy per epoch (the paper's Fig. 5)."""
+_LOSS_WORDS = {"cross_entropy": "cross-entropy loss", "zero_one": "0-1 loss", "squared": "squared loss",
+               "hinge": "hinge loss"}
+
+
+def describe_network(model) -> str:
+    """A network in words, for a figure's title: "196-20-10 threshold network, Gaussian noise
+    (scale 2), 0-1 loss" (from ``model.get_config()``)."""
+    config = model.get_config()
+    sizes = "-".join(str(n) for n in config["layer_sizes"])
+    hidden = [a["name"] for a in config["activations"][:-1]] or [config["activations"][-1]["name"]]
+    units = " / ".join(dict.fromkeys(name.replace("_", " ").replace("relu", "ReLU") for name in hidden))
+    words = [f"{sizes} {units} network"]
+    noises = config.get("noises")
+    if noises:
+        kinds = dict.fromkeys(f"{n['family'].replace('_', ' ').capitalize()} noise (scale {n['scale']:g})"
+                              for n in noises)
+        words.append(", ".join(kinds))
+    else:
+        words.append("no neuronal noise")
+    words.append(_LOSS_WORDS.get(config["loss"], config["loss"].replace("_", " ") + " loss"))
+    return ", ".join(words)
+
+
+def plot_history(history, path, title="GLR training", model=None):
+    """Training and validation loss and accuracy per epoch (the paper's Fig. 5); with ``model``, the
+    title names the network in words (:func:`describe_network`)."""
+    if model is not None:
+        title = f"{title}: {describe_network(model)}"
     plt = _pyplot()
     h = history.as_dict() if hasattr(history, "as_dict") else dict(history)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))

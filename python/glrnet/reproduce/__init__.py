@@ -6,10 +6,19 @@ feeds them to every model (the paper's transfer setting); attacks every model wi
 its own gradient (adaptive white-box: FGSM and PGD, the GLR networks through the
 likelihood-ratio input gradient); and measures the mean accuracy over five
 severities of each natural corruption (Eq. 6).  It writes Table I and Table II as
-markdown and JSON, and the paper's figures as PNG.
+markdown, every figure as JSON (``results.json``) and as a long-format CSV
+(``results.csv``: seed, model, label, measure, value), and the paper's figures as PNG
+(with the eps curves and the accuracy against corruption severity).
+``glrnet reproduce --report-only --out DIR`` rewrites the tables, the CSV and the figures
+that ``DIR/results.json`` holds from it alone (:func:`report.report_only`).
 
 Everything that is finished is cached under ``--out`` (models, adversarial sets,
-per-model evaluations), so an interrupted run resumes where it stopped.
+per-model evaluations), so an interrupted run resumes where it stopped.  The folder is
+locked for the run (``fcntl.flock``: a second run on it stops at once, naming the first
+one's pid); the temporary files of writes a kill interrupted are removed at the start;
+and the cache's protocol record is written only once the run is under way (arguments
+checked, data loaded), so a run that fails at the start leaves nothing that refuses the
+next one.
 
 ``results.json`` holds, per seed and model, every figure of the tables and the
 model's per-epoch training history.  Every network, the BP ones included, is trained
@@ -22,8 +31,8 @@ recorded its own ``history_``).
 module     what it holds
 =========  ==============================================================================
 protocol   the settings (PAPER, QUICK), the models of Table I (VARIANTS), the cache's record
-run        training with caching, the adversarial sets, the evaluation per model, run
-report     the summary over seeds, Tables I and II, the figures
+runner     training with caching, the adversarial sets, the evaluation per model, run, the lock
+report     the summary over seeds, Tables I and II, results.csv, the figures, report_only
 cli        the ``glrnet reproduce`` subcommand
 =========  ==============================================================================
 """

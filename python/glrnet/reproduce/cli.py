@@ -6,7 +6,9 @@ import os
 import sys
 from dataclasses import replace
 
+from .._files import FolderInUseError
 from .protocol import PAPER, QUICK
+from .report import report_only
 from .runner import run
 
 __all__ = ["add_parser"]
@@ -27,11 +29,31 @@ def add_parser(sub):
     p.add_argument("--limit", type=int, default=None,
                    help="override the number of images used (paper: 10,000; 0: all the data holds)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--report-only", action="store_true",
+                   help="train and evaluate nothing: rewrite the tables, results.csv and the figures that "
+                        "OUT/results.json allows (loss, eps and corruption-severity curves) from it; the other "
+                        "options are ignored")
     p.set_defaults(func=_cmd)
     return p
 
 
 def _cmd(args):
+    try:
+        summary = report_only(args.out) if args.report_only else _run(args)
+    except FolderInUseError as exc:
+        print(f"glrnet reproduce: error: {exc}", file=sys.stderr)
+        return 2
+    with open(os.path.join(args.out, "table1.md")) as handle:
+        print(handle.read())
+    with open(os.path.join(args.out, "table2.md")) as handle:
+        print(handle.read())
+    what = "table1.md, table2.md, results.csv and the figures results.json holds" if args.report_only else \
+        f"table1.md, table2.md, results.json, results.csv and figures in {summary['seconds']:.0f} s"
+    print(f"wrote {args.out}/{what}", file=sys.stderr)
+    return 0
+
+
+def _run(args):
     if args.seeds < 1:
         raise ValueError("--seeds must be >= 1")
     settings = QUICK if args.quick else PAPER
@@ -47,12 +69,5 @@ def _cmd(args):
         if args.limit < 0:
             raise ValueError("--limit must be >= 0")
         settings = replace(settings, limit=args.limit or None)
-    summary = run(args.data, args.out, seeds=args.seeds, threads=args.threads, progress=not args.quiet,
-                  settings=settings)
-    with open(os.path.join(args.out, "table1.md")) as handle:
-        print(handle.read())
-    with open(os.path.join(args.out, "table2.md")) as handle:
-        print(handle.read())
-    print(f"wrote {args.out}/table1.md, table2.md, results.json and figures in {summary['seconds']:.0f} s",
-          file=sys.stderr)
-    return 0
+    return run(args.data, args.out, seeds=args.seeds, threads=args.threads, progress=not args.quiet,
+               settings=settings)

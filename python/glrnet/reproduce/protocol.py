@@ -1,13 +1,16 @@
 """The experiment's protocol: its settings, the models of Table I, and the cache's protocol record."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
-from .._files import atomic_write_json
+from .._files import TEMPORARY_PREFIX, atomic_write_json, locked_folder, read_json, remove_stale_temporaries
 
-__all__ = ["BASELINE", "LABELS", "PAPER", "QUICK", "VARIANTS", "Settings", "Variant"]
+__all__ = ["BASELINE", "FIG6_MODEL", "LABELS", "PAPER", "QUICK", "VARIANTS", "Settings", "Variant", "locked_out_dir"]
 
 
 @dataclass(frozen=True)
@@ -82,28 +85,105 @@ BASELINE = "bp-sigmoid"
 LABELS = {BASELINE: "BP sigmoid (baseline)", **{v.key: v.label for v in VARIANTS}}
 
 
+#: The lock file that keeps a second ``glrnet reproduce`` out of a folder in use.
+LOCK_NAME = ".glrnet-reproduce.lock"
+PROTOCOL_RECORD = os.path.join("cache", "protocol.json")
+
+
+def _protocol_record(data_dir, settings):
+    return json.loads(json.dumps({"data": None if data_dir is None else os.path.abspath(data_dir),
+                                  "settings": asdict(settings)}))
+
+
+def _finished_files(cache):
+    """The cache's results: every regular file under ``cache`` except the protocol record and the
+    temporary files of unfinished writes."""
+    found = []
+    for folder, _, names in os.walk(cache):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not name.startswith(TEMPORARY_PREFIX) and os.path.isfile(path) and \
+                    os.path.normpath(path) != os.path.normpath(os.path.join(cache, "protocol.json")):
+                found.append(path)
+    return sorted(found)
+
+
 def _check_cache_settings(out_dir, data_dir, settings):
-    """The cache holds models and evaluations of one protocol: refuse to mix protocols."""
-    path = os.path.join(out_dir, "cache", "protocol.json")
-    protocol = json.loads(json.dumps({"data": None if data_dir is None else os.path.abspath(data_dir),
-                                      "settings": asdict(settings)}))
-    if os.path.exists(path):
-        with open(path) as handle:
-            cached = json.load(handle)
-        # a setting that an older glrnet did not have counts at its default
-        defaults = json.loads(json.dumps(asdict(Settings())))
-        cached["settings"] = {**{k: defaults[k] for k in protocol["settings"]}, **cached["settings"]}
-        if cached != protocol:
-            keys = set(protocol["settings"]) | set(cached["settings"])
-            changed = sorted(k for k in keys if cached["settings"].get(k) != protocol["settings"].get(k))
-            if cached["data"] != protocol["data"]:
-                changed.insert(0, "data")
-            raise ValueError(f"out_dir {out_dir!r} holds the cache of another protocol (differs in: "
-                             f"{', '.join(changed)}); choose another --out")
-        return
+    """The cache holds models and evaluations of one protocol: refuse to mix protocols.
+
+    Returns "resume" (the cache's record is this protocol's), "new" (no record and nothing cached:
+    the record is still to be written, by :func:`_record_cache_settings` once the run is under way)
+    or "stale" (a record, unreadable or of another protocol, of a run that finished nothing: it is
+    to be replaced).  Raises ValueError, naming the folder and what differs, if the cache holds
+    results of another or of an unknown protocol."""
+    path = os.path.join(out_dir, PROTOCOL_RECORD)
     cache = os.path.dirname(path)
-    if os.path.isdir(cache) and os.listdir(cache):
-        raise ValueError(f"out_dir {out_dir!r} holds a cache without a protocol record (written by an older "
-                         "glrnet); choose another --out")
-    os.makedirs(cache, exist_ok=True)
-    atomic_write_json(path, protocol)
+    finished = _finished_files(cache)
+    protocol = _protocol_record(data_dir, settings)
+    if not os.path.exists(path):
+        if finished:
+            raise ValueError(f"out_dir {out_dir!r} holds {len(finished)} cached file(s) ({finished[0]}, ...) but "
+                             f"no protocol record ({path}), so their protocol is unknown; choose another --out")
+        return "new"
+    try:
+        cached = read_json(path, "protocol record of the glrnet reproduce cache")
+        if not isinstance(cached, dict) or not isinstance(cached.get("settings"), dict) or "data" not in cached:
+            raise ValueError(f"{path} is not a protocol record of the glrnet reproduce cache (no data and "
+                             "settings)")
+    except ValueError as exc:
+        if not finished:
+            return "stale"
+        raise ValueError(f"{exc}; choose another --out") from exc
+    # a setting that an older glrnet did not have counts at its default
+    defaults = json.loads(json.dumps(asdict(Settings())))
+    cached["settings"] = {**{k: defaults[k] for k in protocol["settings"]}, **cached["settings"]}
+    if cached != protocol:
+        if not finished:
+            return "stale"
+        keys = set(protocol["settings"]) | set(cached["settings"])
+        changed = sorted(k for k in keys if cached["settings"].get(k) != protocol["settings"].get(k))
+        if cached["data"] != protocol["data"]:
+            changed.insert(0, "data")
+        raise ValueError(f"out_dir {out_dir!r} holds the cache of another protocol (differs in: "
+                         f"{', '.join(changed)}); choose another --out")
+    return "resume"
+
+
+def _record_cache_settings(out_dir, data_dir, settings):
+    """Write the cache's protocol record (atomically)."""
+    path = os.path.join(out_dir, PROTOCOL_RECORD)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_json(path, _protocol_record(data_dir, settings))
+
+
+def settings_from_record(stored) -> Settings:
+    """The :class:`Settings` of a stored ``asdict(settings)`` (``results.json``'s summary): JSON lists
+    back to tuples, settings an older glrnet did not store at their defaults, unknown ones ignored."""
+    names = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(stored).items()
+                              if k in names}
+    return Settings(**values)
+
+
+#: The model whose predictions annotate Fig. 6, beside the BP baseline's.
+FIG6_MODEL = "glr-sigmoid"
+
+
+@contextlib.contextmanager
+def locked_out_dir(out_dir):
+    """``with locked_out_dir(d):`` creates the folder ``d`` if needed and holds its lock for the block,
+    so that one ``glrnet reproduce`` at a time writes there (:class:`FolderInUseError` otherwise);
+    the temporary files that killed writes left in ``d`` and its cache are removed."""
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"out_dir {out_dir!r} exists and is not a folder")
+    os.makedirs(out_dir, exist_ok=True)
+    with locked_folder(out_dir, LOCK_NAME, "glrnet reproduce"):
+        stale = remove_stale_temporaries(out_dir) + remove_stale_temporaries(os.path.join(out_dir, "cache"),
+                                                                             recursive=True)
+        if stale:
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"removed {len(stale)} temporary file(s) of interrupted writes in {out_dir} ({stale[0]}, ...)",
+                       file=sys.stderr)
+        yield out_dir

@@ -1,15 +1,24 @@
-"""Reporting: the summary over seeds, Tables I and II as markdown, and the paper's figures as PNG."""
+"""Reporting: the summary over seeds, Tables I and II as markdown, every figure as CSV, and the
+paper's figures as PNG; :func:`report_only` rewrites all that ``results.json`` allows from it."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import numpy as np
 
-from .._files import atomic_write_text
+from .._files import atomic_write_text, read_json
 from ..method.activations import Activation
-from .protocol import BASELINE, LABELS
+from .protocol import BASELINE, FIG6_MODEL, LABELS, locked_out_dir, settings_from_record
 
-__all__ = ["aggregate", "write_figures", "write_tables"]
+__all__ = ["aggregate", "write_csv", "write_figures", "write_tables", "report_only", "CSV_COLUMNS"]
+
+#: The columns of ``results.csv``: one row per seed, model and measure.
+CSV_COLUMNS = ("seed", "model", "label", "measure", "value")
+#: Per-seed figures of the transfer attacks (the same for every model): rows with an empty model.
+SEED_MEASURES = ("n_train", "n_attack", "fgsm_eps", "lbfgs_scale", "lbfgs_surrogate_success", "lbfgs_mean_l2",
+                 "surrogate_accuracy")
 
 TABLE1_COLUMNS = [("original", "original"), ("transfer_lbfgs", "L-BFGS (transfer)"),
                   ("transfer_fgsm", "FGSM (transfer)"), ("whitebox_fgsm", "FGSM (own gradient)"),
@@ -100,9 +109,205 @@ def write_tables(per_seed, summary, out_dir, settings):
     atomic_write_text(os.path.join(out_dir, "table2.md"), "\n".join(lines) + "\n")
 
 
+# ----------------------------------------------------------------------------- CSV
+def _csv_rows(per_seed, settings):
+    """(seed, model, label, measure, value) for every number of ``per_seed`` but the training histories.
+
+    Measures: the per-model keys of ``results.json`` (``original``, ``transfer_fgsm``, ...); the eps
+    curves as ``transfer_fgsm_curve/eps=0.05``; the corruptions as ``corruption/<name>/mean`` and
+    ``corruption/<name>/severity_<s>``; and, with an empty model, the seed's attack strengths and
+    surrogate figures (:data:`SEED_MEASURES`)."""
+    grid = list(settings.eps_grid)
+    for result in per_seed:
+        seed = result["seed"]
+        for key in SEED_MEASURES:
+            if result.get(key) is not None:
+                yield seed, "", "", key, result[key]
+        for name, entry in result["models"].items():
+            label = LABELS.get(name, name)
+            for key, value in entry.items():
+                if key == "history" or value is None:
+                    continue
+                if key == "corruptions":
+                    for corruption, figures in value.items():
+                        yield seed, name, label, f"corruption/{corruption}/mean", figures["mean"]
+                        for severity, accuracy in enumerate(figures["by_severity"], 1):
+                            yield seed, name, label, f"corruption/{corruption}/severity_{severity}", accuracy
+                elif isinstance(value, list):
+                    points = grid if len(grid) == len(value) else range(len(value))
+                    for e, accuracy in zip(points, value):
+                        yield seed, name, label, f"{key}/eps={e:g}", accuracy
+                else:
+                    yield seed, name, label, key, value
+
+
+def write_csv(per_seed, out_dir, settings):
+    """``results.csv``: every figure of ``results.json`` in long format, one row per seed x model x
+    measure (:data:`CSV_COLUMNS`; pandas: ``pd.read_csv(path).pivot_table(index="label",
+    columns="measure", values="value")``), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_rows(per_seed, settings))
+    atomic_write_text(os.path.join(out_dir, "results.csv"), buffer.getvalue())
+
+
+# ----------------------------------------------------------------------------- report only
+def report_only(out_dir):
+    """Rewrite, from ``out_dir/results.json`` alone, what it allows: Tables I and II, ``results.csv``,
+    the loss curves (Fig. 5), the eps curves and the accuracy against corruption severity.  Fig. 2,
+    6 and 7 need what only a run has (the images, the models' predictions) and are left as they
+    are.  Returns the stored summary, with the recomputed aggregates."""
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist: --report-only needs the results.json of a run")
+    with locked_out_dir(out_dir):
+        results = read_json(path, "glrnet reproduce results file")
+        try:
+            per_seed, stored = results["per_seed"], results["summary"]
+            settings = settings_from_record(stored["settings"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a glrnet reproduce results file (no {exc})") from exc
+        summary = {**stored, **aggregate(per_seed)}
+        write_csv(per_seed, out_dir, settings)
+        write_tables(per_seed, summary, out_dir, settings)
+        write_figures(per_seed, summary, None, out_dir, settings)
+    return summary
+
+
 # ----------------------------------------------------------------------------- figures
-def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
+def _legend_below(fig, axes, ncol=3):
+    """One legend for the figure, under the axes (it covers no data)."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, fontsize=8,
+               frameon=False)
+
+
+def _model_styles(names):
+    """The BP baseline in black, every other model in a colour of its own (in the order given)."""
+    colours = iter(f"C{i}" for i in range(len(names)))
+    return {name: {"color": "k", "lw": 2.0} if name == BASELINE else {"color": next(colours), "lw": 1.3}
+            for name in names}
+
+
+def _eps_curves(per_seed, summary, out_dir, settings):
+    """Accuracy against FGSM eps, transfer and white-box: mean over seeds, min-max band, calibrated eps."""
+    from ..plotting import _pyplot, save_figure
+
+    plt = _pyplot()
+    names = list(per_seed[0]["models"])
+    styles = _model_styles(names)
+    grid = [0.0] + list(settings.eps_grid)
+    eps = np.asarray(summary["fgsm_eps"], dtype=np.float64)
+    n = len(per_seed)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, key in zip(axes, ("transfer_fgsm_curve", "whitebox_fgsm_curve")):
+        for name in names:
+            curves = np.array([[r["models"][name]["original"]] + list(r["models"][name][key]) for r in per_seed])
+            mean = curves.mean(axis=0)
+            ax.plot(grid, mean, "-o", ms=3, label=LABELS.get(name, name), **styles[name])
+            if n > 1:
+                ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color=styles[name]["color"],
+                                alpha=0.12, lw=0)
+        ax.axvline(eps.mean(), color="0.35", ls="--", lw=1)
+        if n > 1 and eps.max() > eps.min():
+            ax.axvspan(eps.min(), eps.max(), color="0.5", alpha=0.12, lw=0)
+        ax.text(eps.mean(), 1.0, f" calibrated eps = {eps.mean():.3f}", transform=ax.get_xaxis_transform(),
+                fontsize=7, color="0.3", va="top", ha="left")
+        ax.set_xlabel("FGSM eps (L-infinity perturbation of pixels in [0, 1])")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("FGSM crafted on the BP surrogate (transfer)")
+    axes[1].set_title("White-box FGSM (worst of own gradient and BPDA)")
+    axes[0].set_ylabel("accuracy")
+    spread = f"mean over {n} seeds, shaded: lowest to highest seed" if n > 1 else "one seed"
+    fig.suptitle(f"Accuracy against the FGSM strength ({spread})\ndashed: the eps calibrated so that the BP "
+                 "baseline reaches the paper's figure under transfer", fontsize=10, y=1.05)
+    _legend_below(fig, axes, ncol=4)
+    save_figure(fig, os.path.join(out_dir, "eps_curves.png"))
+
+
+def _corruption_severities(per_seed, out_dir):
+    """Accuracy against severity for the authors' four corruptions, per model (mean over seeds)."""
+    from ..plotting import _pyplot, save_figure
+    from ..robustness.corruptions import PAPER_CORRUPTIONS, SEVERITIES
+
+    plt = _pyplot()
+    names = list(per_seed[0]["models"])
+    styles = _model_styles(names)
+    n = len(per_seed)
+    fig, axes = plt.subplots(1, len(PAPER_CORRUPTIONS), figsize=(13, 3.6), sharey=True)
+    for ax, corruption in zip(axes, PAPER_CORRUPTIONS):
+        for name in names:
+            curves = np.array([r["models"][name]["corruptions"][corruption]["by_severity"] for r in per_seed])
+            ax.plot(SEVERITIES, curves.mean(axis=0), "-o", ms=3, label=LABELS.get(name, name), **styles[name])
+            if n > 1:
+                ax.fill_between(SEVERITIES, curves.min(axis=0), curves.max(axis=0), color=styles[name]["color"],
+                                alpha=0.12, lw=0)
+        ax.set_title(corruption.replace("_", " ").capitalize())
+        ax.set_xlabel("severity")
+        ax.set_xticks(SEVERITIES)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    spread = f"mean over {n} seeds, shaded: lowest to highest seed" if n > 1 else "one seed"
+    fig.suptitle(f"Accuracy against corruption severity, the four corruptions of the paper ({spread})",
+                 fontsize=10, y=1.03)
+    _legend_below(fig, axes, ncol=4)
+    save_figure(fig, os.path.join(out_dir, "corruption_severity.png"))
+
+
+def _loss_curves(per_seed, out_dir):
+    """Fig. 5: training and validation losses of the sigmoid and threshold GLR networks (first seed)."""
     from ..plotting import _history_panel, _pyplot, save_figure
+
+    plt = _pyplot()
+    first = per_seed[0]["models"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, key in zip(axes, ("glr-sigmoid", "glr-threshold")):
+        _history_panel(ax, first.get(key, {}).get("history") or {}, "loss", "cross-entropy under noise")
+        ax.set_title(LABELS.get(key, key))
+    save_figure(fig, os.path.join(out_dir, "fig5_loss_curves.png"))
+
+
+def _adversarial_pairs(per_seed, figure_inputs, out_dir):
+    """Fig. 6: original / FGSM (transfer) pairs, with what the BP baseline and the GLR sigmoid network
+    predict on each adversarial image."""
+    from ..plotting import _pyplot, save_figure
+
+    plt = _pyplot()
+    shape = tuple(figure_inputs["image_shape"])
+    predictions = figure_inputs.get("fgsm_predictions") or {}
+    short = {BASELINE: "BP", FIG6_MODEL: "GLR"}
+    n = min(10, len(figure_inputs["X"]))
+    fig, axes = plt.subplots(2, 10, figsize=(10, 2.4), gridspec_kw={"hspace": 0.25})
+    for i in range(n):
+        truth = int(figure_inputs["y"][i])
+        axes[0, i].imshow(figure_inputs["X"][i].reshape(shape), cmap="gray", vmin=0, vmax=1)
+        axes[1, i].imshow(figure_inputs["X_fgsm"][i].reshape(shape), cmap="gray", vmin=0, vmax=1)
+        axes[0, i].set_title(f"class {truth}", fontsize=8)
+        for row, (name, predicted) in enumerate(predictions.items()):
+            p = int(predicted[i])
+            axes[1, i].text(0.5, -0.08 - 0.2 * row, f"{short.get(name, name)}: {p}", transform=axes[1, i].transAxes,
+                            ha="center", va="top", fontsize=8, color="tab:green" if p == truth else "tab:red")
+    for ax in axes.ravel():
+        ax.axis("off")
+    title = (f"Original images (top, true class) and FGSM transfer examples (bottom), "
+             f"eps = {per_seed[0]['fgsm_eps']:.3f}")
+    if predictions:
+        title += ("\nunder each: the class predicted by "
+                  + " and by ".join(LABELS.get(k, k) for k in predictions) + " (green: correct, red: wrong)")
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, os.path.join(out_dir, "fig6_adversarial_pairs.png"))
+
+
+def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
+    """The figures.  Without ``figure_inputs`` (a report from ``results.json`` alone), only those the
+    results hold: the loss curves, the eps curves and the accuracy against corruption severity."""
+    _loss_curves(per_seed, out_dir)
+    _eps_curves(per_seed, summary, out_dir, settings)
+    _corruption_severities(per_seed, out_dir)
+    if figure_inputs is None:
+        return
+    from ..plotting import _pyplot, save_figure
     from ..robustness.corruptions import corrupt
 
     plt = _pyplot()
@@ -123,27 +328,10 @@ def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
         ax.set_xlabel("v")
     save_figure(fig, os.path.join(out_dir, "fig2_activations.png"))
 
-    # Fig. 5: training and validation losses of the sigmoid and threshold GLR networks (first seed)
-    first = per_seed[0]["models"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, key in zip(axes, ("glr-sigmoid", "glr-threshold")):
-        _history_panel(ax, first.get(key, {}).get("history") or {}, "loss", "cross-entropy under noise")
-        ax.set_title(LABELS.get(key, key))
-    save_figure(fig, os.path.join(out_dir, "fig5_loss_curves.png"))
-
-    # Fig. 6: original / FGSM (transfer) pairs
-    shape = tuple(figure_inputs["image_shape"])
-    fig, axes = plt.subplots(2, 10, figsize=(10, 2.4))
-    for i in range(min(10, len(figure_inputs["X"]))):
-        axes[0, i].imshow(figure_inputs["X"][i].reshape(shape), cmap="gray", vmin=0, vmax=1)
-        axes[1, i].imshow(figure_inputs["X_fgsm"][i].reshape(shape), cmap="gray", vmin=0, vmax=1)
-        axes[0, i].set_title(str(figure_inputs["y"][i]), fontsize=8)
-    for ax in axes.ravel():
-        ax.axis("off")
-    fig.suptitle(f"Original (top) and FGSM transfer examples, eps = {per_seed[0]['fgsm_eps']:.3f} (bottom)")
-    save_figure(fig, os.path.join(out_dir, "fig6_adversarial_pairs.png"))
+    _adversarial_pairs(per_seed, figure_inputs, out_dir)
 
     # Fig. 7: one image at the five severities of Gaussian noise
+    shape = tuple(figure_inputs["image_shape"])
     image = figure_inputs["X"][:1]
     fig, axes = plt.subplots(1, 6, figsize=(9, 1.9))
     axes[0].imshow(image.reshape(shape), cmap="gray", vmin=0, vmax=1)
@@ -153,23 +341,5 @@ def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
         axes[s].set_title(f"severity {s}", fontsize=8)
     for ax in axes:
         ax.axis("off")
+    fig.suptitle("A test image under Gaussian noise at the five severities (the paper's Fig. 7)", fontsize=9)
     save_figure(fig, os.path.join(out_dir, "fig7_gaussian_noise.png"))
-
-    # accuracy against eps
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    grid = [0.0] + list(settings.eps_grid)
-    for name, curves in summary["eps_curves"].items():
-        style = "k-o" if name == BASELINE else "-o"
-        clean = summary["table1"][name]["original"][0]
-        left.plot(grid, [clean] + curves["transfer"], style, ms=3, label=LABELS.get(name, name))
-        right.plot(grid, [clean] + curves["whitebox"], style, ms=3, label=LABELS.get(name, name))
-    left.set_title("FGSM crafted on the BP surrogate (transfer)")
-    right.set_title("white-box FGSM (worst of own gradient and BPDA)")
-    for ax in (left, right):
-        ax.set_xlabel("eps")
-        ax.grid(alpha=0.3)
-    left.set_ylabel("accuracy")
-    right.legend(fontsize=7, loc="upper right")
-    save_figure(fig, os.path.join(out_dir, "eps_curves.png"))
-
-

@@ -2,7 +2,6 @@
 every model under test, one seed, and the whole run."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -11,20 +10,48 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .._files import atomic_savez, atomic_write_json, open_archive
+from .._files import (
+    TEMPORARY_PREFIX,
+    atomic_savez,
+    atomic_write_json,
+    open_archive,
+    read_json,
+)
 from ..method.activations import Activation
 from ..method.network import MLP, baseline_network
 from ..method.noise import Gaussian, Laplace
 from ..method.training import train
-from .protocol import BASELINE, LABELS, PAPER, QUICK, VARIANTS, _check_cache_settings
+from .protocol import (
+    BASELINE,
+    LABELS,
+    LOCK_NAME,
+    locked_out_dir,
+    FIG6_MODEL,
+    PAPER,
+    QUICK,
+    VARIANTS,
+    _check_cache_settings,
+    _finished_files,
+    _record_cache_settings,
+)
 
 __all__ = ["run", "run_seed"]
-
 
 def _log(message):
     from tqdm.auto import tqdm
 
     tqdm.write(message, file=sys.stderr)
+
+
+def _progress(total, desc, enabled):
+    """A tqdm bar on stderr, or None; in a non-interactive log it prints a line at most every 15 s."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    interactive = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="stage", dynamic_ncols=True, file=sys.stderr,
+                mininterval=0.1 if interactive else 15.0)
 
 
 def _calibrate(accuracy_at, target, low, high, steps=14):
@@ -115,14 +142,23 @@ def _adversarial_sets(path, surrogate, baseline, X, y, settings, seed):
     return sets
 
 
-def _evaluate(model, glr_model, X, y, adv, settings, seed, threads):
-    """Every figure of Tables I and II for one model under test."""
+def _evaluate(model, glr_model, X, y, adv, settings, seed, threads, bar=None):
+    """Every figure of Tables I and II for one model under test; ``bar`` (tqdm) advances by one per
+    stage (:func:`_evaluation_stages` of them)."""
     from ..robustness import attacks
     from ..robustness.corruptions import CORRUPTIONS, mean_corruption_accuracy
     from ..robustness.models import NoisyModel
 
     def correct(Z):
         return model.predict(Z) == y[:len(Z)]
+
+    def stage(name):
+        if bar is not None:
+            bar.set_postfix_str(name, refresh=False)
+
+    def done():
+        if bar is not None:
+            bar.update(1)
 
     # The white-box attackers: the model's own gradient (BP: exact; GLR: the likelihood-ratio
     # estimate) and, for GLR networks, backpropagation through the noise-averaged network (BPDA).
@@ -135,6 +171,7 @@ def _evaluate(model, glr_model, X, y, adv, settings, seed, threads):
                                             gradient_replications=settings.gradient_replications)
     n_lbfgs = adv["lbfgs"].shape[0]
     eps = float(adv["fgsm_eps"])
+    stage("original and transfer")
     out = {
         "original": float(np.mean(correct(X))),
         "transfer_fgsm": float(np.mean(correct(adv["fgsm"]))),
@@ -142,34 +179,74 @@ def _evaluate(model, glr_model, X, y, adv, settings, seed, threads):
         "original_lbfgs_subset": float(np.mean(correct(X[:n_lbfgs]))),
         "transfer_fgsm_curve": [float(np.mean(correct(adv[f"fgsm_{e:g}"]))) for e in settings.eps_grid],
     }
+    done()
     survives = np.ones(len(y), dtype=bool)          # an image is robust only if it survives every attack
     curve_survives = np.ones((len(settings.eps_grid), len(y)), dtype=bool)
     for suffix, attacker in attackers.items():
+        gradient = "BPDA" if suffix else "own gradient"
+        stage(f"white-box FGSM ({gradient})")
         fgsm_ok = correct(attacks.fgsm(attacker, X, y, eps).X_adv)
+        done()
+        stage(f"white-box PGD ({gradient})")
         pgd_ok = correct(attacks.pgd(attacker, X, y, eps, steps=settings.pgd_steps, seed=seed).X_adv)
+        done()
         out[f"whitebox_fgsm{suffix}"] = float(np.mean(fgsm_ok))
         out[f"whitebox_pgd{suffix}"] = float(np.mean(pgd_ok))
         survives &= fgsm_ok & pgd_ok
         for i, e in enumerate(settings.eps_grid):
+            stage(f"white-box FGSM ({gradient}), eps = {e:g}")
             curve_survives[i] &= correct(attacks.fgsm(attacker, X, y, e).X_adv)
+            done()
     out["whitebox_worst"] = float(np.mean(survives))
     out["whitebox_fgsm_curve"] = [float(np.mean(row)) for row in curve_survives]
     if glr_model is not None:
         # one noisy draw per prediction (the kernel's per-replication accuracy), for reference
+        stage("one noise draw")
         out["original_single_draw"] = glr_model.evaluate(X, y, settings.predict_replications, seed=seed,
                                                          n_threads=threads)["accuracy"]
+        done()
     n_corrupt = len(X) if settings.corruption_images is None else min(settings.corruption_images, len(X))
-    corr = mean_corruption_accuracy(model, X[:n_corrupt], y[:n_corrupt], names=CORRUPTIONS, seed=seed)
-    out["corruptions"] = {k: {"mean": float(v[0]), "by_severity": [float(a) for a in v[1]]} for k, v in corr.items()}
+    corruptions = {}
+    for name in CORRUPTIONS:           # one at a time for the progress bar: each is seeded on its own
+        stage(name.replace("_", " "))
+        mean, by_severity = mean_corruption_accuracy(model, X[:n_corrupt], y[:n_corrupt], names=[name],
+                                                     seed=seed)[name]
+        corruptions[name] = {"mean": float(mean), "by_severity": [float(a) for a in by_severity]}
+        done()
+    out["corruptions"] = corruptions
     return out
 
 
-def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, variants=VARIANTS):
-    """Train, attack and evaluate every model for one seed; returns (results, figure inputs)."""
+def _evaluation_stages(settings, glr):
+    """The number of stages of :func:`_evaluate`."""
+    from ..robustness.corruptions import CORRUPTIONS
+
+    attackers = 2 if glr else 1
+    return 1 + attackers * (2 + len(settings.eps_grid)) + int(glr) + len(CORRUPTIONS)
+
+
+def _fig6_predictions(under_test, adv, n):
+    """What the BP baseline and the GLR sigmoid network predict on the first ``n`` FGSM transfer
+    examples (judged in the whole attack set, as in the evaluation: the noise is keyed by the row)."""
+    predictions = {}
+    for name in (BASELINE, FIG6_MODEL):
+        if name in under_test:
+            predictions[name] = np.asarray(under_test[name][0].predict(adv["fgsm"]))[:n]
+    return predictions
+
+
+def _load_data(data_dir, seed, settings):
     from .. import datasets
+
+    return datasets.load(data_dir, seed=seed, limit=settings.limit, test_fraction=settings.test_fraction)
+
+
+def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, variants=VARIANTS, data=None):
+    """Train, attack and evaluate every model for one seed; returns (results, figure inputs).
+    ``data``: the seed's data set if already loaded."""
     from ..robustness.models import NoisyModel
 
-    data = datasets.load(data_dir, seed=seed, limit=settings.limit, test_fraction=settings.test_fraction)
+    data = data if data is not None else _load_data(data_dir, seed, settings)
     seed_dir = os.path.join(out_dir, "cache", f"seed{seed}")
     os.makedirs(seed_dir, exist_ok=True)
     d = data.X_train.shape[1]
@@ -189,8 +266,11 @@ def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, 
     rng = np.random.default_rng(seed)
     rows = rng.permutation(len(data.y_test))[:min(settings.attack_images, len(data.y_test))]
     X, y = data.X_test[rows], data.y_test[rows]
-    _log(f"[seed {seed}] crafting FGSM and L-BFGS examples on the BP surrogate")
-    adv = _adversarial_sets(os.path.join(seed_dir, "adversarial.npz"), surrogate, baseline, X, y, settings, seed)
+    adv_path = os.path.join(seed_dir, "adversarial.npz")
+    if not os.path.exists(adv_path):
+        _log(f"[seed {seed}] crafting FGSM and L-BFGS examples on the BP surrogate "
+             f"({min(settings.lbfgs_images, len(y))} L-BFGS images: minutes at the paper's settings)")
+    adv = _adversarial_sets(adv_path, surrogate, baseline, X, y, settings, seed)
     results = {"seed": seed, "data": data.name, "n_train": len(data.y_train), "n_attack": len(y),
                "fgsm_eps": float(adv["fgsm_eps"]), "lbfgs_scale": float(adv["lbfgs_scale"]),
                "lbfgs_surrogate_success": float(adv["lbfgs_surrogate_success"]),
@@ -204,37 +284,76 @@ def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, 
     for name, (model, glr_model) in under_test.items():
         path = os.path.join(seed_dir, f"eval-{name}.json")
         if os.path.exists(path):
-            with open(path) as handle:
-                results["models"][name] = json.load(handle)
+            results["models"][name] = read_json(path, "cached evaluation (delete it to evaluate again)")
             continue
         _log(f"[seed {seed}] evaluating {LABELS.get(name, name)}")
-        evaluation = _evaluate(model, glr_model, X, y, adv, settings, seed, threads)
+        bar = _progress(_evaluation_stages(settings, glr_model is not None),
+                        f"[seed {seed}] {LABELS.get(name, name)}", progress)
+        try:
+            evaluation = _evaluate(model, glr_model, X, y, adv, settings, seed, threads, bar)
+        finally:
+            if bar is not None:
+                bar.close()
         trained = model if glr_model is None else glr_model        # the network that was trained
         evaluation["history"] = getattr(trained, "metadata", {}).get("history") or None
         atomic_write_json(path, evaluation)
         results["models"][name] = evaluation
-    figure_inputs = {"X": X[:10], "X_fgsm": adv["fgsm"][:10], "y": y[:10], "image_shape": data.image_shape}
+    figure_inputs = {"X": X[:10], "X_fgsm": adv["fgsm"][:10], "y": y[:10], "image_shape": data.image_shape,
+                     "fgsm_predictions": _fig6_predictions(under_test, adv, 10)}
     return results, figure_inputs
+
+
+def _visible_entries(out_dir):
+    return sorted(n for n in os.listdir(out_dir) if n != LOCK_NAME and not n.startswith(TEMPORARY_PREFIX))
+
+
+def _announce(out_dir, state, entries):
+    """One line when the run resumes from, or adds to, an existing folder."""
+    if state == "resume":
+        n = len(_finished_files(os.path.join(out_dir, "cache")))
+        _log(f"resuming in {out_dir}: {n} cached model(s), adversarial set(s) and evaluation(s) of the same "
+             "protocol are reused; results.json, the tables and the figures are rewritten")
+    elif state == "stale":
+        _log(f"{out_dir} holds the protocol record of an earlier run that finished nothing: replacing it")
+    elif entries:
+        _log(f"adding to the existing folder {out_dir} ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}"
+             "): results.json, the tables and the figures are rewritten")
 
 
 def run(data_dir=None, out_dir="glrnet-reproduction", *, seeds=1, quick=False, threads=None, progress=True,
         settings=None):
-    """Run the reproduction for ``seeds`` seeds (0, 1, ...); returns the summary dict."""
-    from .report import aggregate, write_figures, write_tables
+    """Run the reproduction for ``seeds`` seeds (0, 1, ...); returns the summary dict.
+
+    The folder is locked for the run (a second run on it raises :class:`FolderInUseError`), and its
+    cache's protocol record is written only once the arguments are checked and the data loaded, so
+    a run that fails at the start leaves nothing that refuses the next."""
+    from .._config import effective_n_threads
+    from .._validation import check_int
+    from .report import aggregate, write_csv, write_figures, write_tables
 
     settings = settings or (QUICK if quick else PAPER)
-    os.makedirs(out_dir, exist_ok=True)
-    _check_cache_settings(out_dir, data_dir, settings)
-    start = time.perf_counter()
-    per_seed, figure_inputs = [], None
-    for seed in range(seeds):
-        result, inputs = run_seed(data_dir, out_dir, seed, settings, threads=threads, progress=progress)
-        per_seed.append(result)
-        figure_inputs = figure_inputs or inputs
-    summary = aggregate(per_seed)
-    summary["settings"] = asdict(settings)
-    summary["seconds"] = time.perf_counter() - start
-    atomic_write_json(os.path.join(out_dir, "results.json"), {"summary": summary, "per_seed": per_seed})
-    write_tables(per_seed, summary, out_dir, settings)
-    write_figures(per_seed, summary, figure_inputs, out_dir, settings)
+    seeds = check_int(seeds, "seeds", minimum=1)
+    if threads is not None:
+        effective_n_threads(threads)            # checks it before anything is written
+    with locked_out_dir(out_dir):
+        entries = _visible_entries(out_dir)
+        state = _check_cache_settings(out_dir, data_dir, settings)
+        _announce(out_dir, state, entries)
+        start = time.perf_counter()
+        first = _load_data(data_dir, 0, settings)
+        if state != "resume":
+            _record_cache_settings(out_dir, data_dir, settings)
+        per_seed, figure_inputs = [], None
+        for seed in range(seeds):
+            result, inputs = run_seed(data_dir, out_dir, seed, settings, threads=threads, progress=progress,
+                                      data=first if seed == 0 else None)
+            per_seed.append(result)
+            figure_inputs = figure_inputs or inputs
+        summary = aggregate(per_seed)
+        summary["settings"] = asdict(settings)
+        summary["seconds"] = time.perf_counter() - start
+        atomic_write_json(os.path.join(out_dir, "results.json"), {"summary": summary, "per_seed": per_seed})
+        write_csv(per_seed, out_dir, settings)
+        write_tables(per_seed, summary, out_dir, settings)
+        write_figures(per_seed, summary, figure_inputs, out_dir, settings)
     return summary
