@@ -14,7 +14,6 @@ from glrnet.reproduce import protocol
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    pytest.importorskip("mlxtend")
     out = tmp_path_factory.mktemp("reproduction")
     result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--quick", "--out", str(out), "--quiet"],
                             capture_output=True, text=True, timeout=900, check=False)

@@ -1,4 +1,5 @@
-"""Command line: ``glrnet train``, ``glrnet info`` (and ``glrnet reproduce``, reproduce/cli.py).
+"""Command line: ``glrnet train``, ``glrnet info`` (and ``glrnet reproduce``, reproduce/cli.py, and
+``glrnet sweep``, sweep/cli.py).
 
 Every error is one line on stderr without a traceback: exit status 2 for a usage error (a bad
 option or argument, a missing data folder), 1 for a failure at run time (a file that cannot be
@@ -246,6 +247,7 @@ def cmd_info(args):
 def build_parser():
     from ._version import __version__
     from .reproduce import add_parser as add_reproduce
+    from .sweep import add_parser as add_sweep
 
     parser = argparse.ArgumentParser(prog="glrnet", description="Train neural networks by the generalized "
                                      "likelihood ratio method and measure their robustness.")
@@ -256,6 +258,7 @@ def build_parser():
     info.add_argument("--json", action="store_true", help="print it as JSON")
     info.set_defaults(func=cmd_info)
     add_reproduce(sub)
+    add_sweep(sub)
     return parser
 
 

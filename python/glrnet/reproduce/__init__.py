@@ -20,6 +20,11 @@ and the cache's protocol record is written only once the run is under way (argum
 checked, data loaded), so a run that fails at the start leaves nothing that refuses the
 next one.
 
+The units of the run (each training, the adversarial sets of a seed, each evaluation) are
+independent tasks: ``--workers N`` runs them on a Dask LocalCluster here, ``--scheduler
+ADDRESS`` on an existing cluster (:mod:`glrnet.distributed`), with the in-process results bit for
+bit; the client caches each finished unit as it arrives, so the cache is the same either way.
+
 ``results.json`` holds, per seed and model, every figure of the tables and the
 model's per-epoch training history.  Every network, the BP ones included, is trained
 by the package's single loop (:func:`glrnet.method.training.train`), so every history

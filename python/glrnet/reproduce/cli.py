@@ -7,6 +7,7 @@ import sys
 from dataclasses import replace
 
 from .._files import FolderInUseError
+from ..distributed import add_cluster_options
 from .protocol import PAPER, QUICK
 from .report import report_only
 from .runner import run
@@ -21,7 +22,8 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true", help="the whole pipeline on small settings (a minute or two)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...): mean and spread")
     p.add_argument("--out", default="glrnet-reproduction", help="output directory (also the resume cache)")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None,
+                   help="kernel threads per unit (default: all cores here; with --workers N: the cores / N)")
     p.add_argument("--replications", type=int, default=None, help="override K")
     p.add_argument("--epochs", type=int, default=None,
                    help="override the epochs of GLR and BP training (the 0-1 loss gets twice as many, "
@@ -33,6 +35,7 @@ def add_parser(sub):
                    help="train and evaluate nothing: rewrite the tables, results.csv and the figures that "
                         "OUT/results.json allows (loss, eps and corruption-severity curves) from it; the other "
                         "options are ignored")
+    add_cluster_options(p)
     p.set_defaults(func=_cmd)
     return p
 
@@ -70,4 +73,4 @@ def _run(args):
             raise ValueError("--limit must be >= 0")
         settings = replace(settings, limit=args.limit or None)
     return run(args.data, args.out, seeds=args.seeds, threads=args.threads, progress=not args.quiet,
-               settings=settings)
+               settings=settings, scheduler=args.scheduler, workers=args.workers)

@@ -170,16 +170,17 @@ FIG6_MODEL = "glr-sigmoid"
 
 
 @contextlib.contextmanager
-def locked_out_dir(out_dir):
+def locked_out_dir(out_dir, *, lock_name=LOCK_NAME, what="glrnet reproduce", cache="cache"):
     """``with locked_out_dir(d):`` creates the folder ``d`` if needed and holds its lock for the block,
-    so that one ``glrnet reproduce`` at a time writes there (:class:`FolderInUseError` otherwise);
-    the temporary files that killed writes left in ``d`` and its cache are removed."""
+    so that one ``what`` (glrnet reproduce, glrnet sweep) at a time writes there
+    (:class:`FolderInUseError` otherwise); the temporary files that killed writes left in ``d`` and
+    its ``cache`` folder are removed."""
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"out_dir {out_dir!r} exists and is not a folder")
     os.makedirs(out_dir, exist_ok=True)
-    with locked_folder(out_dir, LOCK_NAME, "glrnet reproduce"):
-        stale = remove_stale_temporaries(out_dir) + remove_stale_temporaries(os.path.join(out_dir, "cache"),
+    with locked_folder(out_dir, lock_name, what):
+        stale = remove_stale_temporaries(out_dir) + remove_stale_temporaries(os.path.join(out_dir, cache),
                                                                              recursive=True)
         if stale:
             from tqdm.auto import tqdm

@@ -1,41 +1,42 @@
-"""Running the experiment: training (cached), the transfer adversarial sets, the evaluation of
-every model under test, one seed, and the whole run."""
+"""Running the experiment: training, the transfer adversarial sets, the evaluation of every model
+under test, one seed, and the whole run.
+
+Each of these is a unit (a pure function of its arguments) that an executor runs in this
+process or as a Dask task (:mod:`glrnet.distributed`); the client caches every unit under
+``--out`` as it arrives, so the cache is the same whichever ran them."""
 from __future__ import annotations
 
 import math
 import os
 import sys
 import time
+import uuid
 from dataclasses import asdict
 
 import numpy as np
 
-from .._files import (
-    TEMPORARY_PREFIX,
-    atomic_savez,
-    atomic_write_json,
-    open_archive,
-    read_json,
-)
+from .._files import TEMPORARY_PREFIX, atomic_savez, atomic_write_json, open_archive, read_json
+from ..distributed import InProcess, one_blas_thread, open_executor
 from ..method.activations import Activation
 from ..method.network import MLP, baseline_network
 from ..method.noise import Gaussian, Laplace
 from ..method.training import train
 from .protocol import (
     BASELINE,
+    FIG6_MODEL,
     LABELS,
     LOCK_NAME,
-    locked_out_dir,
-    FIG6_MODEL,
     PAPER,
     QUICK,
     VARIANTS,
     _check_cache_settings,
     _finished_files,
     _record_cache_settings,
+    locked_out_dir,
 )
 
 __all__ = ["run", "run_seed"]
+
 
 def _log(message):
     from tqdm.auto import tqdm
@@ -69,23 +70,22 @@ def _calibrate(accuracy_at, target, low, high, steps=14):
     return 0.5 * (low + high)
 
 
-# ----------------------------------------------------------------------------- training
-def _train_bp(path, data, sizes, activation, epochs, lr, seed, progress):
-    """A backprop network without noise (the baseline or the attack surrogate), cached at ``path``."""
-    if os.path.exists(path):
-        return MLP.load(path)          # also reads the cache files of glrnet 0.1 ("glrnet-bp")
+# ----------------------------------------------------------------------------- the units
+# A unit (a training, the adversarial sets of a seed, an evaluation) is a function of its
+# arguments alone: it runs in this process or as a Dask task (glrnet.distributed), returns what
+# it made, and the client caches that under --out (_save) as it arrives.
+def _train_bp(data, sizes, activation, epochs, lr, seed, progress):
+    """A backprop network without noise (the baseline or the attack surrogate)."""
     net = baseline_network(sizes, activation, seed=seed)
     history = train(net, data.X_train, data.y_train, epochs=epochs, batch_size=25, learning_rate=lr,
                     optimizer="momentum", seed=seed, estimator="backprop", X_val=data.X_test, y_val=data.y_test,
                     progress=progress)
-    net.save(path, metadata={"history": history.as_dict()})
     net.metadata = {"history": history.as_dict()}
     return net
 
 
-def _train_glr(path, variant, data, settings, seed, threads, progress):
-    if os.path.exists(path):
-        return MLP.load(path)
+def _train_glr(variant, data, settings, seed, threads, progress):
+    """A GLR network of Table I (or the pathwise control); its metadata: history, variant, seconds."""
     noise = Gaussian(settings.noise_sigma) if variant.noise == "gaussian" else \
         Laplace(settings.noise_sigma / math.sqrt(2.0))                  # same variance
     model = MLP([data.X_train.shape[1], 20, data.n_classes], Activation(variant.activation, levels=4), noise,
@@ -99,20 +99,15 @@ def _train_glr(path, variant, data, settings, seed, threads, progress):
                     baseline=settings.variance_reduction and glr, estimator=variant.estimator,
                     X_val=data.X_test, y_val=data.y_test, eval_replications=settings.predict_replications,
                     n_threads=threads, progress=progress)
-    model.save(path, metadata={"history": history.as_dict(), "variant": asdict(variant),
-                               "train_seconds": time.perf_counter() - start})
-    model.metadata = {"history": history.as_dict()}
+    model.metadata = {"history": history.as_dict(), "variant": asdict(variant),
+                      "train_seconds": time.perf_counter() - start}
     return model
 
 
-# ----------------------------------------------------------------------------- one seed
-def _adversarial_sets(path, surrogate, baseline, X, y, settings, seed):
+def _adversarial_sets(surrogate, baseline, X, y, settings, seed):
     """Transfer attacks crafted on the surrogate, strength calibrated on the BP baseline."""
     from ..robustness import attacks
 
-    if os.path.exists(path):
-        with open_archive(path, "cached adversarial set") as cached:
-            return {k: cached[k] for k in cached.files}
     fgsm_direction = np.sign(surrogate.loss_gradient(X, y)[1])
 
     def fgsm_at(eps):
@@ -138,8 +133,29 @@ def _adversarial_sets(path, surrogate, baseline, X, y, settings, seed):
     }
     for e in settings.eps_grid:
         sets[f"fgsm_{e:g}"] = fgsm_at(e)
-    atomic_savez(path, **sets)
     return sets
+
+
+def _noisy(model, settings, seed, threads):
+    """A GLR network under test: its prediction with the noise averaged, its likelihood-ratio gradient."""
+    from ..robustness.models import NoisyModel
+
+    return NoisyModel(model, predict_replications=settings.predict_replications,
+                      gradient_replications=settings.gradient_replications, seed=seed, n_threads=threads)
+
+
+def _evaluate_unit(name, trained, glr, X, y, adv, settings, seed, threads, progress):
+    """Every figure of Tables I and II for the network ``trained`` (``glr``: a noisy network, judged
+    with its noise averaged), with its training history."""
+    model = _noisy(trained, settings, seed, threads) if glr else trained
+    bar = _progress(_evaluation_stages(settings, glr), f"[seed {seed}] {LABELS.get(name, name)}", progress)
+    try:
+        evaluation = _evaluate(model, trained if glr else None, X, y, adv, settings, seed, threads, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    evaluation["history"] = getattr(trained, "metadata", {}).get("history") or None
+    return evaluation
 
 
 def _evaluate(model, glr_model, X, y, adv, settings, seed, threads, bar=None):
@@ -228,11 +244,8 @@ def _evaluation_stages(settings, glr):
 def _fig6_predictions(under_test, adv, n):
     """What the BP baseline and the GLR sigmoid network predict on the first ``n`` FGSM transfer
     examples (judged in the whole attack set, as in the evaluation: the noise is keyed by the row)."""
-    predictions = {}
-    for name in (BASELINE, FIG6_MODEL):
-        if name in under_test:
-            predictions[name] = np.asarray(under_test[name][0].predict(adv["fgsm"]))[:n]
-    return predictions
+    return {name: np.asarray(under_test[name].predict(adv["fgsm"]))[:n] for name in (BASELINE, FIG6_MODEL)
+            if name in under_test}
 
 
 def _load_data(data_dir, seed, settings):
@@ -241,66 +254,143 @@ def _load_data(data_dir, seed, settings):
     return datasets.load(data_dir, seed=seed, limit=settings.limit, test_fraction=settings.test_fraction)
 
 
-def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, variants=VARIANTS, data=None):
-    """Train, attack and evaluate every model for one seed; returns (results, figure inputs).
-    ``data``: the seed's data set if already loaded."""
-    from ..robustness.models import NoisyModel
-
-    data = data if data is not None else _load_data(data_dir, seed, settings)
-    seed_dir = os.path.join(out_dir, "cache", f"seed{seed}")
-    os.makedirs(seed_dir, exist_ok=True)
-    d = data.X_train.shape[1]
-    _log(f"[seed {seed}] {data.name}: {len(data.y_train)} training / {len(data.y_test)} test images")
-    baseline = _train_bp(os.path.join(seed_dir, f"{BASELINE}.npz"), data, [d, 20, data.n_classes], "sigmoid",
-                         settings.bp_epochs, settings.bp_learning_rate, seed, progress)
-    surrogate = _train_bp(os.path.join(seed_dir, "bp-surrogate.npz"), data,
-                          [d, *settings.surrogate_hidden, data.n_classes], "relu", settings.bp_epochs,
-                          settings.bp_learning_rate / 2, seed, progress)
-    glr = {}
-    for variant in variants:
-        draws = settings.replications if variant.estimator == "glr" else settings.pathwise_replications
-        _log(f"[seed {seed}] {variant.label}: {variant.epochs(settings)} epochs, K = {draws}")
-        glr[variant.key] = _train_glr(os.path.join(seed_dir, f"{variant.key}.npz"), variant, data, settings, seed,
-                                      threads, progress)
-
+def _attack_rows(data, settings, seed):
+    """The attack set: a seeded sample of the test images."""
     rng = np.random.default_rng(seed)
     rows = rng.permutation(len(data.y_test))[:min(settings.attack_images, len(data.y_test))]
-    X, y = data.X_test[rows], data.y_test[rows]
-    adv_path = os.path.join(seed_dir, "adversarial.npz")
-    if not os.path.exists(adv_path):
-        _log(f"[seed {seed}] crafting FGSM and L-BFGS examples on the BP surrogate "
-             f"({min(settings.lbfgs_images, len(y))} L-BFGS images: minutes at the paper's settings)")
-    adv = _adversarial_sets(adv_path, surrogate, baseline, X, y, settings, seed)
-    results = {"seed": seed, "data": data.name, "n_train": len(data.y_train), "n_attack": len(y),
-               "fgsm_eps": float(adv["fgsm_eps"]), "lbfgs_scale": float(adv["lbfgs_scale"]),
-               "lbfgs_surrogate_success": float(adv["lbfgs_surrogate_success"]),
-               "lbfgs_mean_l2": float(adv["lbfgs_mean_l2"]),
-               "surrogate_accuracy": float(np.mean(surrogate.predict(X) == y)), "models": {}}
-    under_test = {BASELINE: (baseline, None)}
-    for key, model in glr.items():
-        under_test[key] = (NoisyModel(model, predict_replications=settings.predict_replications,
-                                      gradient_replications=settings.gradient_replications, seed=seed,
-                                      n_threads=threads), model)
-    for name, (model, glr_model) in under_test.items():
-        path = os.path.join(seed_dir, f"eval-{name}.json")
+    return data.X_test[rows], data.y_test[rows]
+
+
+def _save(kind, path, value):
+    """The client caches a finished unit: a model file, the adversarial sets or an evaluation."""
+    if kind == "model":
+        value.save(path, metadata=value.metadata)
+    elif kind == "adversarial":
+        atomic_savez(path, **value)
+    else:
+        atomic_write_json(path, value)
+
+
+def _load_cached(kind, path):
+    if kind == "model":
+        return MLP.load(path)          # also reads the cache files of glrnet 0.1 ("glrnet-bp")
+    if kind == "adversarial":
+        with open_archive(path, "cached adversarial set") as cached:
+            return {k: cached[k] for k in cached.files}
+    return read_json(path, "cached evaluation (delete it to evaluate again)")
+
+
+class _SeedUnits:
+    """The units of one seed, submitted to an executor: each is taken from the cache when it is
+    there, and otherwise submitted (a handle) and cached by :meth:`finish` when it arrives."""
+
+    def __init__(self, executor, data, out_dir, seed, settings, variants, progress):
+        self.executor, self.data, self.seed, self.settings = executor, data, seed, settings
+        self.dir = os.path.join(out_dir, "cache", f"seed{seed}")
+        os.makedirs(self.dir, exist_ok=True)
+        # units running elsewhere show one bar over the tasks instead of their own bars and lines
+        self.here = not executor.distributed
+        self.progress, self.log = progress and self.here, self.here
+        self.run_id = uuid.uuid4().hex[:12]
+        self.values: dict = {}              # (kind, name) -> the finished value
+        self.pending: dict = {}             # handle -> (kind, name, path)
+        self.X, self.y = _attack_rows(data, settings, seed)
+        self.names = [BASELINE, *(v.key for v in variants)]
+        threads, shared = executor.threads, executor.scatter(data)
+        d = data.X_train.shape[1]
+        if self.log:
+            _log(f"[seed {seed}] {data.name}: {len(data.y_train)} training / {len(data.y_test)} test images")
+        models = {
+            BASELINE: self._unit("model", BASELINE, _train_bp, shared, [d, 20, data.n_classes], "sigmoid",
+                                 settings.bp_epochs, settings.bp_learning_rate, seed, self.progress),
+            "bp-surrogate": self._unit("model", "bp-surrogate", _train_bp, shared,
+                                       [d, *settings.surrogate_hidden, data.n_classes], "relu", settings.bp_epochs,
+                                       settings.bp_learning_rate / 2, seed, self.progress)}
+        for variant in variants:
+            models[variant.key] = self._unit("model", variant.key, self._logged(_train_glr, variant), variant,
+                                             shared, settings, seed, threads, self.progress)
+        adv = self._unit("adversarial", "adversarial", self._logged(_adversarial_sets), models["bp-surrogate"],
+                         models[BASELINE], self.X, self.y, settings, seed)
+        for name in self.names:
+            self._unit("evaluation", name, self._logged(_evaluate_unit, name), name, models[name],
+                       name != BASELINE, self.X, self.y, adv, settings, seed, threads, self.progress)
+
+    def _path(self, kind, name):
+        return os.path.join(self.dir, f"{name}.npz" if kind != "evaluation" else f"eval-{name}.json")
+
+    def _unit(self, kind, name, fn, *args):
+        path = self._path(kind, name)
         if os.path.exists(path):
-            results["models"][name] = read_json(path, "cached evaluation (delete it to evaluate again)")
-            continue
-        _log(f"[seed {seed}] evaluating {LABELS.get(name, name)}")
-        bar = _progress(_evaluation_stages(settings, glr_model is not None),
-                        f"[seed {seed}] {LABELS.get(name, name)}", progress)
-        try:
-            evaluation = _evaluate(model, glr_model, X, y, adv, settings, seed, threads, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        trained = model if glr_model is None else glr_model        # the network that was trained
-        evaluation["history"] = getattr(trained, "metadata", {}).get("history") or None
-        atomic_write_json(path, evaluation)
-        results["models"][name] = evaluation
-    figure_inputs = {"X": X[:10], "X_fgsm": adv["fgsm"][:10], "y": y[:10], "image_shape": data.image_shape,
-                     "fgsm_predictions": _fig6_predictions(under_test, adv, 10)}
-    return results, figure_inputs
+            self.values[kind, name] = value = _load_cached(kind, path)
+            return value
+        # unique on a scheduler that other runs share: a Dask key names one result
+        handle = self.executor.submit(fn, *args, key=f"{kind}-seed{self.seed}-{name}-{self.run_id}")
+        self.pending[handle] = (kind, name, path)
+        return handle
+
+    def _logged(self, fn, what=None):
+        """``fn``, announced by a log line when it runs here (as glrnet reproduce did before tasks)."""
+        if not self.log:
+            return fn
+        seed, settings = self.seed, self.settings
+        if fn is _train_glr:
+            draws = settings.replications if what.estimator == "glr" else settings.pathwise_replications
+            line = f"[seed {seed}] {what.label}: {what.epochs(settings)} epochs, K = {draws}"
+        elif fn is _adversarial_sets:
+            line = (f"[seed {seed}] crafting FGSM and L-BFGS examples on the BP surrogate "
+                    f"({min(settings.lbfgs_images, len(self.y))} L-BFGS images: minutes at the paper's settings)")
+        else:
+            line = f"[seed {seed}] evaluating {LABELS.get(what, what)}"
+
+        def announced(*args):
+            _log(line)
+            return fn(*args)
+        return announced
+
+    def finish(self, handle, value):
+        """Cache a unit that arrived (once: the executor yields every handle once)."""
+        kind, name, path = self.pending.pop(handle)
+        _save(kind, path, value)
+        self.values[kind, name] = value
+
+    def results(self):
+        """The seed's results and figure inputs, once every unit is in."""
+        with one_blas_thread():                 # as the units ran
+            return self._results()
+
+    def _results(self):
+        settings, seed, X, y = self.settings, self.seed, self.X, self.y
+        adv, surrogate = self.values["adversarial", "adversarial"], self.values["model", "bp-surrogate"]
+        results = {"seed": seed, "data": self.data.name, "n_train": len(self.data.y_train), "n_attack": len(y),
+                   "fgsm_eps": float(adv["fgsm_eps"]), "lbfgs_scale": float(adv["lbfgs_scale"]),
+                   "lbfgs_surrogate_success": float(adv["lbfgs_surrogate_success"]),
+                   "lbfgs_mean_l2": float(adv["lbfgs_mean_l2"]),
+                   "surrogate_accuracy": float(np.mean(surrogate.predict(X) == y)),
+                   "models": {name: self.values["evaluation", name] for name in self.names}}
+        under_test = {name: self.values["model", name] if name == BASELINE else
+                      _noisy(self.values["model", name], settings, seed, self.executor.threads)
+                      for name in (BASELINE, FIG6_MODEL) if name in self.names}
+        figure_inputs = {"X": X[:10], "X_fgsm": adv["fgsm"][:10], "y": y[:10], "image_shape": self.data.image_shape,
+                         "fgsm_predictions": _fig6_predictions(under_test, adv, 10)}
+        return results, figure_inputs
+
+
+def _run_units(executor, seed_units, progress):
+    """Every pending unit of every seed, each cached as it arrives."""
+    owner = {handle: units for units in seed_units for handle in units.pending}
+    # here, every unit shows its own bar; elsewhere, one bar over the tasks
+    for handle, value in executor.as_completed(list(owner), desc="units", progress=progress and executor.distributed):
+        owner.pop(handle).finish(handle, value)
+    return [units.results() for units in seed_units]
+
+
+def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, variants=VARIANTS, data=None):
+    """Train, attack and evaluate every model for one seed in this process; returns (results,
+    figure inputs).  ``data``: the seed's data set if already loaded."""
+    data = data if data is not None else _load_data(data_dir, seed, settings)
+    executor = InProcess(threads)
+    return _run_units(executor, [_SeedUnits(executor, data, out_dir, seed, settings, variants, progress)],
+                      progress)[0]
 
 
 def _visible_entries(out_dir):
@@ -321,7 +411,7 @@ def _announce(out_dir, state, entries):
 
 
 def run(data_dir=None, out_dir="glrnet-reproduction", *, seeds=1, quick=False, threads=None, progress=True,
-        settings=None):
+        settings=None, scheduler=None, workers=None):
     """Run the reproduction for ``seeds`` seeds (0, 1, ...); returns the summary dict.
 
     The folder is locked for the run (a second run on it raises :class:`FolderInUseError`), and its
@@ -343,12 +433,11 @@ def run(data_dir=None, out_dir="glrnet-reproduction", *, seeds=1, quick=False, t
         first = _load_data(data_dir, 0, settings)
         if state != "resume":
             _record_cache_settings(out_dir, data_dir, settings)
-        per_seed, figure_inputs = [], None
-        for seed in range(seeds):
-            result, inputs = run_seed(data_dir, out_dir, seed, settings, threads=threads, progress=progress,
-                                      data=first if seed == 0 else None)
-            per_seed.append(result)
-            figure_inputs = figure_inputs or inputs
+        with open_executor(scheduler, workers, threads, log=_log) as executor:
+            seed_units = [_SeedUnits(executor, first if seed == 0 else _load_data(data_dir, seed, settings), out_dir,
+                                     seed, settings, VARIANTS, progress) for seed in range(seeds)]
+            finished = _run_units(executor, seed_units, progress)
+        per_seed, figure_inputs = [result for result, _ in finished], finished[0][1]
         summary = aggregate(per_seed)
         summary["settings"] = asdict(settings)
         summary["seconds"] = time.perf_counter() - start
