@@ -16,7 +16,7 @@ import pytest
 
 import glrnet
 from glrnet import datasets
-from glrnet.cli import DEFAULTS, PAPER
+from glrnet.method.recipes import DEFAULTS, PAPER
 
 TARGET = 0.90
 SHARED_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"

@@ -107,7 +107,8 @@ def test_load_mnist_5k_returns_copies():
 def test_embedded_file_is_small_plain_package_data():
     import glrnet.datasets as package
 
-    assert EMBEDDED_FILE.parent == Path(package.__file__).parent
+    installed = Path(package.__file__).parent / "mnist_5k.npz"      # inside the installed package
+    assert installed.is_file() and installed.read_bytes() == EMBEDDED_FILE.read_bytes()
     assert EMBEDDED_FILE.stat().st_size < 1_000_000
     with np.load(EMBEDDED_FILE, allow_pickle=False) as archive:  # no pickled objects inside
         assert sorted(archive.files) == ["images", "labels", "source"]

@@ -13,17 +13,9 @@ import os
 import sys
 import time
 
-__all__ = ["main", "build_parser", "DEFAULTS", "PAPER"]
+from .method.recipes import DEFAULTS, PAPER
 
-# `glrnet train`'s training settings.  DEFAULTS learn fast and keep the robustness (README,
-# "Command line"): the leave-one-out baseline makes K = 200 replications enough, and many cheap
-# steps of the paper's SGD on the summed mini-batch loss beat few expensive ones.  PAPER is the
-# paper's literal recipe (Section III.A-B).
-DEFAULTS = {"replications": 200, "epochs": 80, "baseline": True, "learning_rate": 0.1, "batch_size": 25,
-            "optimizer": "sgd", "batch_reduction": "sum", "validation_fraction": 0.1}
-PAPER = {"replications": 10_000, "epochs": 12, "baseline": False, "learning_rate": 0.1, "batch_size": 25,
-         "optimizer": "sgd", "batch_reduction": "sum", "validation_fraction": 0.0}
-
+__all__ = ["main", "build_parser"]
 
 class UsageError(ValueError):
     """A bad combination of options (exit status 2)."""
@@ -158,22 +150,11 @@ def _check_output(path, option):
         raise UsageError(f"{option} {path}: cannot write in {folder} ({exc.strerror})") from None
 
 
-def _attack_accuracy(model, X, y, eps, seed, replications, n_threads):
-    """Accuracy of the noise-averaged prediction under a 10-step PGD through the noise-averaged
-    network (BPDA); the judge's noise is independent of the attacker's."""
-    from .robustness import NoisyModel, attacks
-
-    attacker = NoisyModel(model, attack_gradient="smoothed", predict_replications=replications, seed=seed,
-                          n_threads=n_threads)
-    judge = NoisyModel(model, predict_replications=replications, seed=seed + 1, n_threads=n_threads)
-    adversarial = attacks.pgd(attacker, X, y, eps, steps=10, seed=seed).X_adv
-    return float((judge.predict(adversarial) == y).mean())
-
-
 def cmd_train(args):
     from . import datasets
     from .method.training import train
     from .plotting import plot_history
+    from .robustness.models import quick_attack_accuracy
 
     settings = _settings(args)
     if not 0.0 <= args.attack_eps <= 1.0:
@@ -220,7 +201,7 @@ def cmd_train(args):
         f"{clean:.4f} noise-free); trained in {seconds:.1f} s")
     if args.attack_eps > 0:
         n = min(args.attack_images, len(data.y_test))
-        attacked = _attack_accuracy(model, data.X_test[:n], data.y_test[:n], args.attack_eps, args.seed, draws,
+        attacked = quick_attack_accuracy(model, data.X_test[:n], data.y_test[:n], args.attack_eps, args.seed, draws,
                                     args.threads)
         results["attack"] = {"attack": "pgd", "gradient": "bpda", "steps": 10, "eps": args.attack_eps,
                              "images": n, "accuracy": attacked}

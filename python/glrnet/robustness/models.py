@@ -40,7 +40,7 @@ from .attacks import accuracy_under_attack
 # PREDICTION_STEP, so that an attack's gradient noise never coincides with the prediction noise.
 _GRADIENT_STEPS = PREDICTION_STEP
 
-__all__ = ["NoisyModel", "SmoothedSurrogate", "transfer_accuracy"]
+__all__ = ["NoisyModel", "SmoothedSurrogate", "quick_attack_accuracy", "transfer_accuracy"]
 
 
 class NoisyModel:
@@ -181,3 +181,16 @@ def transfer_accuracy(models: dict, X_adv, y) -> dict:
     """Accuracy of every model under test on the same adversarial inputs (an array or an
     AttackResult; models with ``predict``, or ART classifiers): :func:`attacks.accuracy_under_attack`."""
     return {name: accuracy_under_attack(m, X_adv, y) for name, m in models.items()}
+
+
+def quick_attack_accuracy(model, X, y, eps, seed=0, replications=100, n_threads=None) -> float:
+    """Accuracy of a noisy MLP's noise-averaged prediction under a 10-step PGD through the
+    noise-averaged network (BPDA), the quick white-box check ``glrnet train`` and ``glrnet sweep``
+    report; the judge's noise is independent of the attacker's."""
+    from . import attacks
+
+    attacker = NoisyModel(model, attack_gradient="smoothed", predict_replications=replications, seed=seed,
+                          n_threads=n_threads)
+    judge = NoisyModel(model, predict_replications=replications, seed=seed + 1, n_threads=n_threads)
+    adversarial = attacks.pgd(attacker, X, y, eps, steps=10, seed=seed).X_adv
+    return float((judge.predict(adversarial) == y).mean())

@@ -29,7 +29,7 @@ def run_unit(settings, seed, data, evaluate, threads):
     accuracy with the noise averaged over ``evaluate["replications"]`` draws, noise-free, and under the
     quick attack of ``glrnet train`` if ``evaluate["attack_eps"]`` > 0.  A pure function of its arguments
     (a Dask task or a call here); returns the unit's record without its key."""
-    from ..cli import _attack_accuracy
+    from ..robustness.models import quick_attack_accuracy
     from ..method.training import train
 
     model = _build(settings, data, seed)
@@ -50,8 +50,8 @@ def run_unit(settings, seed, data, evaluate, threads):
     }
     if evaluate["attack_eps"] > 0:
         n = min(evaluate["attack_images"], len(data.y_test))
-        results["attack_accuracy"] = _attack_accuracy(model, data.X_test[:n], data.y_test[:n], evaluate["attack_eps"],
-                                                      seed, draws, threads)
+        results["attack_accuracy"] = quick_attack_accuracy(model, data.X_test[:n], data.y_test[:n],
+                                                           evaluate["attack_eps"], seed, draws, threads)
     return {"results": results, "train_seconds": seconds, "history": history.as_dict()}
 
 

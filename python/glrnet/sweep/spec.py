@@ -89,8 +89,8 @@ def _activation_names():
 
 def _setting_table() -> dict[str, tuple[Any, Callable]]:
     """Every training setting of a unit: its default and its check.  The defaults are ``glrnet
-    train``'s (cli.DEFAULTS; no validation split: every unit is judged on its test set)."""
-    from ..cli import DEFAULTS
+    train``'s (method.recipes.DEFAULTS; no validation split: every unit is judged on its test set)."""
+    from ..method.recipes import DEFAULTS
     from ..method.losses import LOSS_CODES
     from ..method.noise import NOISE_FAMILIES
 
