@@ -75,3 +75,30 @@ def test_antithetic_pairs_negate():
     for anti, base in zip(r, plain):
         assert np.array_equal(anti[:, 200:], -anti[:, :200])
         assert np.array_equal(anti[:, :200], base[:, :200])
+
+
+def test_noise_of_a_replication_range_is_a_slice_of_the_whole():
+    model = _noise_model(glrnet.Gaussian(1.0))
+    for antithetic in (False, True):
+        whole = model.sample_noise(3, 600, seed=5, step=1, antithetic=antithetic)
+        part = model.sample_noise(3, 600, seed=5, step=1, antithetic=antithetic, first=250, count=300)
+        for x, y in zip(whole, part):
+            assert np.array_equal(x[:, 250:550], y)
+
+
+def test_sample_keys_stand_for_the_row_index():
+    from glrnet.method.network import row_keys
+
+    model = _noise_model(glrnet.Logistic(1.0))
+    by_index = model.sample_noise(10, 200, seed=3, step=2)
+    keyed = model.sample_noise(3, 200, seed=3, step=2, sample_keys=np.array([5, 9, 5], dtype=np.uint32))
+    for x, y in zip(by_index, keyed):
+        assert np.array_equal(x[[5, 9, 5]], y)
+    rng = np.random.default_rng(0)
+    X = rng.random((2000, 7))
+    keys = row_keys(X)
+    assert keys.dtype == np.uint32 and len(np.unique(keys)) == len(X)
+    assert np.array_equal(row_keys(X[::-1]), keys[::-1])
+    assert row_keys(X[[3]])[0] == keys[3]
+    assert row_keys(np.array([[0.0, 1.0]]))[0] == row_keys(np.array([[-0.0, 1.0]]))[0]
+    assert row_keys(np.array([[0.0, 1.0]]))[0] != row_keys(np.array([[1.0, 0.0]]))[0]

@@ -2,8 +2,9 @@
 
 The binding is thin: it assumes the Python layer (glrnet.method.network) has checked
 the arguments, re-checks only what keeps the C kernel in bounds, and turns the
-kernel's status codes into exceptions (ValueError for rejected arguments,
-MemoryError when the kernel cannot allocate its work space).
+kernel's status codes into exceptions (ValueError for rejected arguments and for a
+value that overflowed float32, naming what overflowed at which level; MemoryError when
+the kernel cannot allocate its work space).
 
 Per-level arguments (``activation``, ``slope``, ``staircase``, ``noise``, ``scale``,
 ``shape``) have one entry per level; the codes are those of glrcore.h: activation
@@ -17,13 +18,28 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FLAG_BASELINE: int
-"""Leave-one-out mean loss over the K replications as control variate (K >= 2)."""
+"""Leave-one-out mean loss of the other K - 1 replications as control variate (K >= 2);
+with FLAG_ANTITHETIC of the other K - 2, the pair left out (K >= 4)."""
 FLAG_ANTITHETIC: int
 """Replication k + K/2 uses the negated noise of replication k (K even)."""
 FLAG_NO_GRADIENT: int
 """Forward pass, loss and outputs only; ``y`` may be None."""
 FLAG_PORTABLE: int
 """Portable loops instead of the AVX-512 ones (the same bits; for tests)."""
+FLAG_SMALL_WAVES: int
+"""The smallest waves of partial sums, one chunk of replications at a time (the same bits;
+for tests)."""
+
+
+class _Layout(TypedDict):
+    block: int       # replications processed together (SIMD lanes)
+    lanes: int       # fixed partial sums of a lane reduction
+    chunk: int       # replications per work item
+    wave_bytes: int  # bound on the partial sums held at once
+
+
+def layout() -> _Layout:
+    """The kernel's blocking, for estimates of its work space."""
 
 
 class _EstimateResult(TypedDict, total=False):
@@ -61,14 +77,16 @@ def estimate(weights: List[ArrayLike], biases: List[ArrayLike], activation: Sequ
              scale: Sequence[float], shape: Sequence[float], X: ArrayLike,
              y: ArrayLike | None, loss: int, replications: int, seed: int, step: int,
              flags: int, n_threads: int, sample_outputs: bool = False, proba: bool = False,
-             votes: bool = False) -> _EstimateResult:
+             votes: bool = False, sample_keys: ArrayLike | None = None) -> _EstimateResult:
     """One call of glr_estimate: the GLR gradient estimate of a mini-batch.
 
     ``weights[l]`` is (n_out, n_in) and ``biases[l]`` (n_out,) (float32), ``X`` is
     (n, n_in of level 0), ``y`` (n,) class indices (required for a gradient).
     ``replications`` is K; the noise is a pure function of (seed, step, sample,
     replication, level, unit), so results are bit-identical for any ``n_threads``
-    (<= 0: the OpenMP default).  ``flags`` is an or of the FLAG_* constants.
+    (<= 0: the OpenMP default).  ``sample_keys`` (n,) uint32 stand for the samples in
+    the noise counter instead of their row index.  ``flags`` is an or of the FLAG_*
+    constants.
     Returns the means, the gradients unless FLAG_NO_GRADIENT, and the per-sample
     arrays asked for by ``sample_outputs``, ``proba`` and ``votes``.
     """
@@ -77,6 +95,9 @@ def estimate(weights: List[ArrayLike], biases: List[ArrayLike], activation: Sequ
 def sample_noise(weights: List[ArrayLike], biases: List[ArrayLike], activation: Sequence[int],
                  slope: Sequence[float], staircase: Sequence[int], noise: Sequence[int],
                  scale: Sequence[float], shape: Sequence[float], n_samples: int,
-                 replications: int, seed: int, step: int, flags: int) -> NDArray[np.float32]:
-    """The exact noise ``estimate`` draws with the same seed, step and flags, as a
-    float32 array (n_samples, replications, sum of n_out over the levels)."""
+                 replications: int, seed: int, step: int, flags: int, first: int = 0,
+                 count: int | None = None,
+                 sample_keys: ArrayLike | None = None) -> NDArray[np.float32]:
+    """The exact noise ``estimate`` draws with the same seed, step, flags and keys, for
+    replications first .. first + count - 1 (default: all), as a float32 array
+    (n_samples, count, sum of n_out over the levels)."""

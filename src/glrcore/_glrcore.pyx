@@ -35,18 +35,29 @@ cdef extern from "glrcore.h" nogil:
         double *sample_first_score
         double *sample_proba
         double *sample_votes
+        int32_t nonfinite_kind
+        int32_t nonfinite_level
+        int64_t nonfinite_sample
 
-    int GLR_BASELINE, GLR_ANTITHETIC, GLR_NO_GRADIENT, GLR_PORTABLE
-    int GLR_OK, GLR_EINVAL, GLR_ENOMEM
+    ctypedef struct glr_layout:
+        int32_t block
+        int32_t lanes
+        int32_t chunk
+        int64_t wave_bytes
+
+    int GLR_BASELINE, GLR_ANTITHETIC, GLR_NO_GRADIENT, GLR_PORTABLE, GLR_SMALL_WAVES
+    int GLR_OK, GLR_EINVAL, GLR_ENOMEM, GLR_ENONFINITE
+    int GLR_NONFINITE_PREACTIVATION, GLR_NONFINITE_LOSS, GLR_NONFINITE_GRADIENT
 
     int glr_estimate(const glr_level *levels, int32_t n_levels,
-                     const float *inputs, const int64_t *labels, int64_t n_samples,
-                     int32_t loss, int64_t replications,
+                     const float *inputs, const int64_t *labels, const uint32_t *sample_keys,
+                     int64_t n_samples, int32_t loss, int64_t replications,
                      uint64_t seed, uint64_t step, int32_t flags, int32_t n_threads,
                      glr_level_gradient *gradients, glr_outputs *outputs)
-    int glr_sample_noise(const glr_level *levels, int32_t n_levels, int64_t n_samples,
-                         int64_t replications, uint64_t seed, uint64_t step, int32_t flags,
-                         float *noise_out)
+    int glr_sample_noise(const glr_level *levels, int32_t n_levels, const uint32_t *sample_keys,
+                         int64_t n_samples, int64_t replications, int64_t first, int64_t count,
+                         uint64_t seed, uint64_t step, int32_t flags, float *noise_out)
+    void glr_get_layout(glr_layout *out)
     void glr_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out)
     int glr_openmp_enabled()
     int glr_default_threads()
@@ -56,6 +67,15 @@ FLAG_BASELINE = GLR_BASELINE
 FLAG_ANTITHETIC = GLR_ANTITHETIC
 FLAG_NO_GRADIENT = GLR_NO_GRADIENT
 FLAG_PORTABLE = GLR_PORTABLE
+FLAG_SMALL_WAVES = GLR_SMALL_WAVES
+
+
+def layout():
+    """The kernel's blocking (glr_layout): block, lanes, chunk, wave_bytes."""
+    cdef glr_layout out
+    glr_get_layout(&out)
+    return {"block": int(out.block), "lanes": int(out.lanes), "chunk": int(out.chunk),
+            "wave_bytes": int(out.wave_bytes)}
 
 
 def openmp_enabled():
@@ -150,6 +170,35 @@ cdef _raise_status(int status, str what):
         raise ValueError(f"{what}: the kernel rejected its arguments (status {status})")
 
 
+cdef _raise_nonfinite(const glr_outputs *out, int32_t n_levels):
+    cdef int32_t level = out.nonfinite_level
+    last = " (the output level)" if level == n_levels - 1 else ""
+    if out.nonfinite_kind == GLR_NONFINITE_PREACTIVATION:
+        what = "the pre-activation u = W x + b + r"
+    elif out.nonfinite_kind == GLR_NONFINITE_LOSS:
+        what = "the loss"
+    elif out.nonfinite_kind == GLR_NONFINITE_GRADIENT:
+        what = "the likelihood-ratio sums L psi(r) x of the gradient"
+    else:
+        what = "the class probability or vote sums"
+    raise ValueError(f"glr_estimate: {what} overflowed float32 at level {level}{last} of "
+                     f"levels 0..{n_levels - 1}, sample {out.nonfinite_sample}; scale the inputs or "
+                     f"the weights down")
+
+
+cdef const uint32_t *_keys_pointer(keys, int64_t n, list keep) except? NULL:
+    """The data pointer of `keys` (None: NULL, the row index keys the noise); the
+    uint32 copy is appended to `keep`."""
+    if keys is None:
+        return NULL
+    ka = np.ascontiguousarray(keys, dtype=np.uint32)
+    if ka.ndim != 1 or ka.shape[0] != n:
+        raise ValueError("sample_keys must be (n_samples,)")
+    keep.append(ka)
+    cdef const uint32_t[::1] kv = ka
+    return &kv[0]
+
+
 cdef double *_output_buffer(dict result, str key, tuple shape) except NULL:
     """A zeroed float64 array of `shape` stored as result[key] (which keeps it alive);
     returns its data pointer for a glr_outputs field."""
@@ -162,7 +211,7 @@ cdef double *_output_buffer(dict result, str key, tuple shape) except NULL:
 def estimate(list weights, list biases, activation, slope, staircase, noise, scale, shape,
              X, y, int loss, long long replications, unsigned long long seed,
              unsigned long long step, int flags, int n_threads,
-             bint sample_outputs=False, bint proba=False, bint votes=False):
+             bint sample_outputs=False, bint proba=False, bint votes=False, sample_keys=None):
     """Run glr_estimate; returns a dict of numpy arrays and floats."""
     cdef _Levels lv = _Levels(weights, biases, activation, slope, staircase, noise, scale, shape)
     cdef int32_t L = lv.n_levels
@@ -183,6 +232,8 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
         yptr = &yv[0]
     elif gradient:
         raise ValueError("y is required for a gradient")
+    keep = []
+    cdef const uint32_t *keys = _keys_pointer(sample_keys, n, keep)
 
     cdef int32_t n_first = lv.levels[0].n_out
     cdef int32_t n_classes = lv.levels[L - 1].n_out
@@ -201,6 +252,9 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
     out.sample_first_score = NULL
     out.sample_proba = NULL
     out.sample_votes = NULL
+    out.nonfinite_kind = 0
+    out.nonfinite_level = 0
+    out.nonfinite_sample = 0
     result = {}
     cdef int status
     try:
@@ -223,10 +277,12 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
         if votes:
             out.sample_votes = _output_buffer(result, "votes", (n, n_classes))
         with nogil:
-            status = glr_estimate(lv.levels, L, &xv[0, 0], yptr, n, loss, replications,
+            status = glr_estimate(lv.levels, L, &xv[0, 0], yptr, keys, n, loss, replications,
                                   seed, step, flags, n_threads, g, &out)
     finally:
         free(g)
+    if status == GLR_ENONFINITE:
+        _raise_nonfinite(&out, L)
     _raise_status(status, "glr_estimate")
     result["loss"] = out.mean_loss
     result["accuracy"] = out.mean_accuracy
@@ -238,8 +294,10 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
 
 def sample_noise(list weights, list biases, activation, slope, staircase, noise, scale, shape,
                  long long n_samples, long long replications, unsigned long long seed,
-                 unsigned long long step, int flags):
-    """The noise the kernel draws, as an (n_samples, replications, total units) array."""
+                 unsigned long long step, int flags, long long first=0, count=None,
+                 sample_keys=None):
+    """The noise the kernel draws for replications first .. first + count - 1 (default: all),
+    as an (n_samples, count, total units) array."""
     cdef _Levels lv = _Levels(weights, biases, activation, slope, staircase, noise, scale, shape)
     cdef int64_t units = 0
     cdef int32_t l
@@ -247,11 +305,16 @@ def sample_noise(list weights, list biases, activation, slope, staircase, noise,
         units += lv.levels[l].n_out
     if n_samples < 1 or replications < 1:
         raise ValueError("n_samples and replications must be positive")
-    arr = np.zeros((n_samples, replications, units), dtype=np.float32)
+    cdef long long c = replications - first if count is None else count
+    if first < 0 or c < 1 or first + c > replications:
+        raise ValueError("first and count must select replications within 0 .. replications - 1")
+    keep = []
+    cdef const uint32_t *keys = _keys_pointer(sample_keys, n_samples, keep)
+    arr = np.zeros((n_samples, c, units), dtype=np.float32)
     cdef float[:, :, ::1] view = arr
     cdef int status
     with nogil:
-        status = glr_sample_noise(lv.levels, lv.n_levels, n_samples, replications, seed, step,
-                                  flags, &view[0, 0, 0])
+        status = glr_sample_noise(lv.levels, lv.n_levels, keys, n_samples, replications, first, c,
+                                  seed, step, flags, &view[0, 0, 0])
     _raise_status(status, "glr_sample_noise")
     return arr

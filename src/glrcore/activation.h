@@ -12,6 +12,11 @@
 #include "glr_internal.h"
 #include "glr_math.h"
 
+GLR_INLINE float sigmoid(float u, float slope)
+{
+    return 1.0f / (1.0f + glr_exp(-slope * u));
+}
+
 /* x = phi(u) in place, row by row. */
 GLR_INLINE void level_activation(const glr_level *lv, int32_t npad, float *GLR_RESTRICT u)
 {
@@ -22,7 +27,7 @@ GLR_INLINE void level_activation(const glr_level *lv, int32_t npad, float *GLR_R
     switch (lv->activation) {
     case GLR_ACT_SIGMOID:
         for (size_t i = 0; i < total; ++i)
-            u[i] = 1.0f / (1.0f + glr_exp(-slope * u[i]));
+            u[i] = sigmoid(u[i], slope);
         break;
     case GLR_ACT_THRESHOLD:
         for (size_t i = 0; i < total; ++i)
@@ -61,6 +66,21 @@ GLR_INLINE void level_activation(const glr_level *lv, int32_t npad, float *GLR_R
     default: /* identity */
         break;
     }
+}
+
+/* x = phi(u) into another buffer, for an output level whose pre-activations the arg-max
+ * ranks (sigmoid or tanh, see loss.h): the same values as level_activation. */
+GLR_INLINE void output_activation(const glr_level *lv, const float *GLR_RESTRICT u,
+                                  float *GLR_RESTRICT x)
+{
+    const size_t total = (size_t)lv->n_out * GLR_BLOCK;
+    const float slope = lv->activation_slope;
+    if (lv->activation == GLR_ACT_SIGMOID)
+        for (size_t i = 0; i < total; ++i)
+            x[i] = sigmoid(u[i], slope);
+    else
+        for (size_t i = 0; i < total; ++i)
+            x[i] = glr_tanh(u[i]);
 }
 
 #endif /* GLR_ACTIVATION_H */

@@ -48,16 +48,30 @@ enum glr_loss {
 };
 
 enum glr_flags {
-    GLR_BASELINE = 1,     /* leave-one-out mean loss over the K replications as control variate */
+    GLR_BASELINE = 1,     /* leave-one-out mean loss of the other K - 1 replications as control
+                             variate; with GLR_ANTITHETIC of the other K - 2 (the pair left out) */
     GLR_ANTITHETIC = 2,   /* replication k + K/2 uses -r of replication k (symmetric noise)     */
     GLR_NO_GRADIENT = 4,  /* forward, loss and outputs only                                      */
-    GLR_PORTABLE = 8      /* portable loops, not the AVX-512 ones (same bits; for tests)         */
+    GLR_PORTABLE = 8,     /* portable loops, not the AVX-512 ones (same bits; for tests)         */
+    GLR_SMALL_WAVES = 16  /* the smallest waves of partial sums, one chunk at a time (same bits;
+                             for tests)                                                          */
 };
 
 enum glr_status {
     GLR_OK = 0,
     GLR_EINVAL = -1,      /* an argument is out of its domain (the Python layer checks first) */
-    GLR_ENOMEM = -2       /* an allocation failed */
+    GLR_ENOMEM = -2,      /* an allocation failed */
+    GLR_ENONFINITE = -3   /* a value overflowed float32 (inf or NaN); glr_outputs.nonfinite_* say
+                             what, where and in which sample */
+};
+
+/* What overflowed, for GLR_ENONFINITE (glr_outputs.nonfinite_kind). */
+enum glr_nonfinite {
+    GLR_NONFINITE_NONE = 0,
+    GLR_NONFINITE_PREACTIVATION = 1, /* u = W x + b + r of a level (so its activation too)    */
+    GLR_NONFINITE_LOSS = 2,          /* the loss of the output level, or its sum over lanes    */
+    GLR_NONFINITE_GRADIENT = 3,      /* the sums L psi(r) x of a level's likelihood ratio      */
+    GLR_NONFINITE_OUTPUT = 4         /* the class probability or vote sums                     */
 };
 
 /* One level of neurons: u = W x + b + r, x' = phi(u). */
@@ -91,7 +105,13 @@ typedef struct {
                                   is the GLR estimate of d E[L] / d x (input gradient)   */
     double *sample_proba;      /* N x n_out(last): mean over replications of softmax(x^(tau)) */
     double *sample_votes;      /* N x n_out(last): fraction of replications each class wins
-                                  (ties split evenly) */
+                                  (ties split evenly; decided on the pre-activations u when
+                                  the output activation is sigmoid or tanh, see loss.h) */
+    /* Written when glr_estimate returns GLR_ENONFINITE: the first non-finite value in the
+     * order (sample, chunk of replications, block, level). */
+    int32_t nonfinite_kind;    /* enum glr_nonfinite */
+    int32_t nonfinite_level;   /* 0-based level index */
+    int64_t nonfinite_sample;  /* row of inputs */
 } glr_outputs;
 
 /*
@@ -99,29 +119,50 @@ typedef struct {
  *
  * inputs:       n_samples x levels[0].n_in, row-major
  * labels:       n_samples class indices in [0, levels[n_levels-1].n_out)
- * replications: K >= 1 (>= 2 with GLR_BASELINE, even with GLR_ANTITHETIC)
+ * sample_keys:  NULL, or n_samples words that stand for the samples in the noise
+ *               counter in place of their row index n (a key derived from the row's
+ *               values makes its noise independent of its neighbours in the batch).
+ * replications: K >= 1 (>= 2 with GLR_BASELINE, even with GLR_ANTITHETIC, >= 4 with
+ *               both: the baseline of a replication then leaves out its pair)
  * seed, step:   the noise of replication k of sample n at level l and unit a is a pure
- *               function of (seed, step, n, k, l, a): results are bit-identical for any
- *               n_threads and any schedule.
+ *               function of (seed, step, key of n, k, l, a): results are bit-identical
+ *               for any n_threads and any schedule.
  * n_threads:    <= 0 means the OpenMP default (honours OMP_NUM_THREADS).
  * gradients:    n_levels entries (ignored with GLR_NO_GRADIENT); overwritten.
+ *
+ * The work space does not grow with K: partial sums are reduced in waves of a bounded
+ * size (glrcore.c).  Returns GLR_ENONFINITE, with outputs->nonfinite_*, when a value
+ * overflows float32 (outputs and gradients are then not written).
  */
 int glr_estimate(const glr_level *levels, int32_t n_levels,
-                 const float *inputs, const int64_t *labels, int64_t n_samples,
+                 const float *inputs, const int64_t *labels, const uint32_t *sample_keys,
+                 int64_t n_samples,
                  int32_t loss, int64_t replications,
                  uint64_t seed, uint64_t step, int32_t flags, int32_t n_threads,
                  glr_level_gradient *gradients, glr_outputs *outputs);
 
 /*
  * The exact noise glr_estimate() uses, materialised (for tests and reference
- * implementations): noise_out is n_samples x replications x (sum of n_out).
+ * implementations): replications first .. first + count - 1 of a call with
+ * `replications` replications (the antithetic mirror depends on it); noise_out is
+ * n_samples x count x (sum of n_out).  sample_keys as in glr_estimate.
  */
-int glr_sample_noise(const glr_level *levels, int32_t n_levels, int64_t n_samples,
-                     int64_t replications, uint64_t seed, uint64_t step, int32_t flags,
-                     float *noise_out);
+int glr_sample_noise(const glr_level *levels, int32_t n_levels, const uint32_t *sample_keys,
+                     int64_t n_samples, int64_t replications, int64_t first, int64_t count,
+                     uint64_t seed, uint64_t step, int32_t flags, float *noise_out);
 
 /* Philox4x32-10 (Salmon et al. 2011), exposed for known-answer tests. */
 void glr_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+/* The kernel's blocking: what an estimate of its work space needs (glrnet.method.network
+ * sizes a call before making it). */
+typedef struct {
+    int32_t block;       /* replications processed together (SIMD lanes) */
+    int32_t lanes;       /* fixed partial sums of a lane reduction */
+    int32_t chunk;       /* replications per work item */
+    int64_t wave_bytes;  /* bound on the partial sums held at once */
+} glr_layout;
+void glr_get_layout(glr_layout *out);
 
 /* Build information. */
 int glr_openmp_enabled(void);

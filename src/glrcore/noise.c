@@ -80,6 +80,27 @@ static philox_lanes_fn select_philox(int32_t flags)
     return philox_lanes_u32;
 }
 
+/* The samplers of level_noise at the extreme uniforms 2^-24 and 1 - 2^-24 (uniform_open,
+ * philox.h), with a margin for the polynomial log: -log(2^-24) = 24 log 2 bounds
+ * -log(2u) (Laplace) and |log(u / (1 - u))| (logistic); Box-Muller's radius is
+ * sqrt(-2 log u1), Bailey's sqrt(nu (u1^(-2/nu) - 1)). */
+double level_noise_bound(const glr_level *lv)
+{
+    const double tail = 24.0 * 0.6931471805599453 * 1.01;
+    const double scale = (double)lv->noise_scale;
+    switch (lv->noise) {
+    case GLR_NOISE_GAUSSIAN:
+        return sqrt(2.0 * tail) * scale;
+    case GLR_NOISE_LAPLACE:
+    case GLR_NOISE_LOGISTIC:
+        return tail * scale;
+    default: {
+        const double nu = (double)lv->noise_shape;
+        return sqrt(nu * expm1(2.0 / nu * tail)) * scale;
+    }
+    }
+}
+
 /* Seed and step as Philox key and counter word; the antithetic mirror point. */
 noise_stream make_stream(uint64_t seed, uint64_t step, int64_t replications, int32_t flags)
 {

@@ -24,6 +24,10 @@
 GLR_PRIVATE noise_stream make_stream(uint64_t seed, uint64_t step, int64_t replications,
                                      int32_t flags);
 
+/* noise.c: the largest |r| level_noise can return for the level (inf when it does not fit
+ * in float32). */
+GLR_PRIVATE double level_noise_bound(const glr_level *lv);
+
 
 /* Units served by one Philox block: Gaussian uses Box-Muller (two uniforms give two
  * normals), Laplace and logistic one uniform each, Student-t two uniforms each. */

@@ -22,10 +22,18 @@ from .losses import (DIFFERENTIABLE, LOSS_CODES, check_loss, correct_fraction, l
                      softmax)
 from .noise import Gaussian, StudentT, as_noise
 
-__all__ = ["MLP", "GLRGradient", "baseline_network", "build_mlp", "load_model", "save_model",
-           "MAX_REPLICATIONS", "STEP_PERIOD", "PREDICTION_STEP", "validation_step"]
+__all__ = ["MLP", "GLRGradient", "baseline_network", "build_mlp", "load_model", "save_model", "kernel_memory_bytes",
+           "row_keys", "MAX_REPLICATIONS", "MAX_KERNEL_BYTES", "STEP_PERIOD", "PREDICTION_STEP", "validation_step"]
 
 MAX_REPLICATIONS = 2**32 - 1
+# Bound on the memory of one kernel call (kernel_memory_bytes) and on a model's float64 parameters.
+MAX_KERNEL_BYTES = 4 * 2**30
+# The pathwise gradient materialises (samples x replications x width) arrays: this much at a time.
+PATHWISE_CHUNK_BYTES = 2**28
+# Output activations that saturate in floating point (sigmoid to 1.0 once s u > ~16.6 in float32)
+# while their pre-activations keep the order: the arg-max and its ties are decided on the
+# pre-activations, as the kernel does (loss.h).
+_RANK_ON_PREACTIVATION = ("sigmoid", "tanh")
 # The noise of the kernel is keyed by (seed, step, sample, replication, unit): the step is a
 # 32-bit counter.  Training step n uses step n mod STEP_PERIOD; the streams below are kept
 # apart from the training steps of any run shorter than 2**31 steps.
@@ -57,6 +65,61 @@ class GLRGradient:
     def flat(self) -> np.ndarray:
         """All gradient entries as one vector (weights then biases, level by level)."""
         return np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(self.weights, self.biases)])
+
+
+def kernel_memory_bytes(layer_sizes, n_samples, replications, *, gradient=True, baseline=False,
+                        antithetic=False, proba=False, votes=False, sample_outputs=False, n_threads=1) -> int:
+    """An upper estimate of the memory one call of the kernel takes (bytes): its partial sums, held
+    in waves of at most about ``wave_bytes`` whatever K (``plan_waves`` in src/glrcore/glrcore.c),
+    the per-sample totals, each thread's scratch (``scratch_init`` in work_item.c), and the arrays
+    the binding makes (float32 parameters, float64 gradients and outputs)."""
+    lay = _glrcore.layout()
+    block, lanes, chunk, wave_bytes = lay["block"], lay["lanes"], lay["chunk"], lay["wave_bytes"]
+    sizes = [int(v) for v in layer_sizes]
+    widths = sizes[1:]
+    n_in, n_first, n_classes = sizes[0], widths[0], widths[-1]
+    units, max_width = sum(widths), max(widths)
+    n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    upper = n_params - (n_in + 1) * n_first
+    base = gradient and baseline
+    banks = 2 if base and antithetic else 1
+    row_bytes = 8 * (2 + (n_first + upper) * (int(gradient) + int(base)) + n_classes * (int(proba) + int(votes)))
+    chunks = -(-replications // chunk)
+    if chunks == 1 or chunks * row_bytes <= wave_bytes:
+        slots = min(max(wave_bytes // (chunks * row_bytes), 1), n_samples) * chunks * row_bytes
+    else:
+        slots = (min(max(wave_bytes // row_bytes - 1, n_threads, 1), chunks) + 1) * row_bytes
+    per_call = 8 * n_samples * (n_first + 2) + 8 * (upper + 1) + 4 * n_first * n_in
+    per_thread = (4 * block * (banks * (2 * units + n_classes + 3) + 2 * (max_width + lanes) + 12)
+                  + 4 * lanes * max_width + 12 * n_first + 64 * 32)
+    binding = (4 * n_params + 8 * n_params * int(gradient) + 4 * n_samples * (n_in + 1)
+               + 8 * n_samples * ((n_first + 2) * int(sample_outputs) + n_classes * (int(proba) + int(votes))))
+    return slots + per_call + max(1, n_threads) * per_thread + binding
+
+
+def _check_kernel_memory(layer_sizes, n_samples, replications, n_threads, **options):
+    need = kernel_memory_bytes(layer_sizes, n_samples, replications, n_threads=n_threads, **options)
+    if need > MAX_KERNEL_BYTES:
+        raise ValueError(f"this kernel call would take about {need / 2**30:.1f} GiB (network {list(layer_sizes)}, "
+                         f"{n_samples} samples, {replications} replications, {n_threads} threads), above the bound "
+                         f"MAX_KERNEL_BYTES = {MAX_KERNEL_BYTES / 2**30:g} GiB: pass fewer samples at a time, use "
+                         f"fewer threads or narrower levels")
+
+
+def row_keys(X) -> np.ndarray:
+    """A 32-bit key per row of ``X`` from its float32 values (FNV-1a over the words, then the
+    MurmurHash3 finaliser), to key the noise of a prediction by the row itself: equal rows get
+    equal noise, and a row's noise does not depend on its neighbours or its position."""
+    words = np.ascontiguousarray(np.asarray(X, dtype=np.float32) + np.float32(0.0)).view(np.uint32)  # -0 -> +0
+    h = np.full(words.shape[0], 0xCBF29CE484222325, dtype=np.uint64)
+    for column in words.T:
+        h ^= column
+        h *= np.uint64(0x100000001B3)
+    for shift, multiplier in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)):
+        h ^= h >> np.uint64(shift)
+        h *= np.uint64(multiplier)
+    h ^= h >> np.uint64(33)
+    return (h ^ (h >> np.uint64(32))).astype(np.uint32)
 
 
 def _per_level(spec, n_levels, convert, name):
@@ -95,6 +158,11 @@ class MLP:
             raise ValueError(f"layer_sizes needs an input and an output width, got {list(layer_sizes)}")
         if len(sizes) > 256:
             raise ValueError(f"layer_sizes allows at most 255 levels, got {len(sizes) - 1}")
+        parameter_bytes = 8 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        if parameter_bytes > MAX_KERNEL_BYTES:
+            raise ValueError(f"layer_sizes {sizes} has {parameter_bytes // 8:,} parameters, "
+                             f"{parameter_bytes / 2**30:.1f} GiB in float64, above the bound "
+                             f"MAX_KERNEL_BYTES = {MAX_KERNEL_BYTES / 2**30:g} GiB")
         self.layer_sizes = tuple(sizes)
         n_levels = len(sizes) - 1
         self.activations = _per_level(activation, n_levels, as_activation, "activation")
@@ -192,6 +260,9 @@ class MLP:
             raise ValueError("baseline needs replications >= 2 (leave-one-out mean)")
         if antithetic and replications % 2:
             raise ValueError(f"antithetic pairs need an even number of replications, got {replications}")
+        if baseline and antithetic and replications < 4:
+            raise ValueError(f"baseline with antithetic pairs needs replications >= 4: the baseline of a "
+                             f"replication leaves out its pair, and needs another pair (got {replications})")
         flags = (_glrcore.FLAG_BASELINE if baseline else 0) | (_glrcore.FLAG_ANTITHETIC if antithetic else 0)
         return replications, seed, step, flags, effective_n_threads(n_threads)
 
@@ -200,13 +271,20 @@ class MLP:
         y = check_labels(y, X.shape[0], self.n_classes)
         return X, y, self.loss if loss is None else check_loss(loss)
 
-    def sample_noise(self, n_samples, replications, *, seed=0, step=0, antithetic=False):
+    def sample_noise(self, n_samples, replications, *, seed=0, step=0, antithetic=False, first=0, count=None,
+                     sample_keys=None):
         """The kernel's noise for (seed, step) as one float32 array per level, each (N, K, width):
-        exactly what :meth:`gradient` draws."""
+        exactly what :meth:`gradient` draws (with ``sample_keys``, :func:`row_keys` of the rows: what
+        :meth:`predict_proba` draws).  ``first`` and ``count`` select replications
+        ``first .. first + count - 1`` of the K."""
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         replications, seed, step, flags, _ = self._check_run(replications, seed, step, False, antithetic, None)
+        first = check_int(first, "first", minimum=0, maximum=replications - 1)
+        count = replications - first if count is None else check_int(count, "count", minimum=1,
+                                                                      maximum=replications - first)
         noise = _glrcore.sample_noise(**self._kernel_levels(), n_samples=n_samples, replications=replications,
-                                      seed=seed, step=step, flags=flags)
+                                      seed=seed, step=step, flags=flags, first=first, count=count,
+                                      sample_keys=sample_keys)
         bounds = np.cumsum([0] + [w.shape[0] for w in self.weights])
         return [noise[:, :, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -225,8 +303,10 @@ class MLP:
             The noise is a pure function of (seed, step, sample, replication), so a
             given (seed, step) gives bit-identical results for any ``n_threads``.
         baseline : bool
-            Subtract the leave-one-out mean loss of the other K - 1 replications
-            (a control variate; keeps the estimator unbiased).
+            Subtract the leave-one-out mean loss of the other K - 1 replications (a control
+            variate; keeps the estimator unbiased).  With ``antithetic`` the mean of the other
+            K - 2, leaving out the replication's partner, whose loss depends on the same noise
+            (K >= 4).
         antithetic : bool
             Replication k + K/2 uses the negated noise of replication k.
         """
@@ -234,9 +314,7 @@ class MLP:
         sample_outputs = check_bool(sample_outputs, "sample_outputs")
         replications, seed, step, flags, threads = self._check_run(replications, seed, step, baseline,
                                                                   antithetic, n_threads)
-        out = _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss],
-                                replications=replications, seed=seed, step=step, flags=flags,
-                                n_threads=threads, sample_outputs=sample_outputs)
+        out = self._estimate(X, y, loss, replications, seed, step, flags, threads, sample_outputs=sample_outputs)
         return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"],
                            out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
 
@@ -259,17 +337,34 @@ class MLP:
         if discontinuous:
             raise ValueError(f"the pathwise gradient needs continuous activations, not {discontinuous[0]!r}; "
                              f"train it with GLR")
+        if not self.noisy:
+            inputs, pre, out = dense.forward(X, self.weights, self.biases, self.activations)
+            losses, upstream = loss_and_output_gradient(loss, out, y)
+            grad_w, grad_b, _ = dense.backward(upstream / losses.size, self.weights, inputs, pre, self.activations)
+            return GLRGradient(grad_w, grad_b, float(np.mean(losses)),
+                               float(correct_fraction(self._ranked(pre, out), y).mean()))
+        replications = check_int(replications, "replications", minimum=1, maximum=MAX_REPLICATIONS)
         n = X.shape[0]
-        if self.noisy:
-            noise = [r.astype(np.float64) for r in self.sample_noise(n, replications, seed=seed, step=step)]
-            X = np.broadcast_to(X[:, None, :], (n, noise[0].shape[1], X.shape[1]))
-            labels = y[:, None]
-        else:
-            noise, labels = None, y
-        inputs, pre, out = dense.forward(X, self.weights, self.biases, self.activations, noise)
-        losses, upstream = loss_and_output_gradient(loss, out, labels)
-        grad_w, grad_b, _ = dense.backward(upstream / losses.size, self.weights, inputs, pre, self.activations)
-        return GLRGradient(grad_w, grad_b, float(np.mean(losses)), float(correct_fraction(out, labels).mean()))
+        # a chunk of replications at a time: the arrays are (n, count, width), float64
+        per_replication = 8 * n * (self.n_inputs + 4 * sum(self.layer_sizes[1:]))
+        span = max(1, min(replications, PATHWISE_CHUNK_BYTES // per_replication))
+        grad_w = [np.zeros_like(w) for w in self.weights]
+        grad_b = [np.zeros_like(b) for b in self.biases]
+        loss_sum = correct_sum = 0.0
+        for first in range(0, replications, span):
+            count = min(span, replications - first)
+            noise = [r.astype(np.float64) for r in self.sample_noise(n, replications, seed=seed, step=step,
+                                                                     first=first, count=count)]
+            inputs, pre, out = dense.forward(np.broadcast_to(X[:, None, :], (n, count, X.shape[1])), self.weights,
+                                             self.biases, self.activations, noise)
+            losses, upstream = loss_and_output_gradient(loss, out, y[:, None])
+            part_w, part_b, _ = dense.backward(upstream / (n * replications), self.weights, inputs, pre,
+                                               self.activations)
+            for total, part in zip(grad_w + grad_b, part_w + part_b):
+                total += part
+            loss_sum += float(losses.sum())
+            correct_sum += float(correct_fraction(self._ranked(pre, out), y[:, None]).sum())
+        return GLRGradient(grad_w, grad_b, loss_sum / (n * replications), correct_sum / (n * replications))
 
     def input_gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, n_threads=None):
         """Estimate of d E[L] / d x for every sample: (per-sample mean loss, gradient shaped like X).
@@ -296,15 +391,36 @@ class MLP:
         X, y, loss = self._check_batch(X, y, loss)
         replications = check_int(replications, "replications", minimum=0, maximum=MAX_REPLICATIONS)
         if replications == 0 or not self.noisy:
-            out = self.forward(X)
-            return {"loss": float(loss_values(loss, out, y).mean()),
-                    "accuracy": float(correct_fraction(out, y).mean())}
+            out, ranked = self._noise_free(X)
+            correct = correct_fraction(ranked, y)
+            losses = 1.0 - correct if loss == "zero_one" else loss_values(loss, out, y)
+            return {"loss": float(losses.mean()), "accuracy": float(correct.mean())}
+        # keyed by the row index, as the training's validation has always been
         replications, seed, step, flags, threads = self._check_run(replications, seed, step, False, False,
                                                                   n_threads)
-        out = _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss],
-                                replications=replications, seed=seed, step=step,
-                                flags=_glrcore.FLAG_NO_GRADIENT, n_threads=threads)
+        out = self._estimate(X, y, loss, replications, seed, step, _glrcore.FLAG_NO_GRADIENT, threads)
         return {"loss": out["loss"], "accuracy": out["accuracy"]}
+
+    def _estimate(self, X, y, loss, replications, seed, step, flags, threads, **outputs):
+        """One kernel call (checked arguments), after checking what it would take of memory."""
+        _check_kernel_memory(self.layer_sizes, X.shape[0], replications, threads,
+                             gradient=not flags & _glrcore.FLAG_NO_GRADIENT,
+                             baseline=bool(flags & _glrcore.FLAG_BASELINE),
+                             antithetic=bool(flags & _glrcore.FLAG_ANTITHETIC),
+                             **{k: bool(v) for k, v in outputs.items() if k != "sample_keys"})
+        return _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss], replications=replications,
+                                 seed=seed, step=step, flags=flags, n_threads=threads, **outputs)
+
+    def _ranked(self, pre_activations, out):
+        """What the arg-max ranks: the output pre-activations when the output activation saturates
+        (sigmoid, tanh: strictly increasing, so the order is the outputs' exact order), else the
+        outputs."""
+        return pre_activations[-1] if self.activations[-1].name in _RANK_ON_PREACTIVATION else out
+
+    def _noise_free(self, X):
+        """(outputs, ranked values) of the noise-free forward pass."""
+        _, pre, out = dense.forward(X, self.weights, self.biases, self.activations)
+        return out, self._ranked(pre, out)
 
     # ------------------------------------------------------------ prediction
     def forward(self, X, *, return_all=False):
@@ -320,29 +436,31 @@ class MLP:
         ``replications=0`` (or a network without noise): softmax of the noise-free
         output.  Otherwise the noise is kept (as in the paper) and averaged over
         ``replications`` draws: ``kind="softmax"`` averages softmax(x^(tau));
-        ``kind="votes"`` gives how often each class wins the arg-max (ties split evenly).
+        ``kind="votes"`` gives how often each class wins the arg-max (ties split evenly;
+        sigmoid and tanh outputs are ranked by their pre-activations, which do not saturate).
+        The noise of a row is keyed by the row's values (:func:`row_keys`), not its position,
+        so ``predict_proba(X)[i] == predict_proba(X[[i]])[0]``.
         """
         check_option(kind, "kind", ("softmax", "votes"))
         X = check_features(X, self.n_inputs)
         replications = check_int(replications, "replications", minimum=0, maximum=MAX_REPLICATIONS)
         if replications == 0 or not self.noisy:
-            out = self.forward(X)
+            out, ranked = self._noise_free(X)
             if kind == "votes":
-                peak = out.max(axis=1, keepdims=True)
-                return (out == peak) / (out == peak).sum(axis=1, keepdims=True)
+                peak = ranked.max(axis=1, keepdims=True)
+                return (ranked == peak) / (ranked == peak).sum(axis=1, keepdims=True)
             return softmax(out)
         replications, seed, step, flags, threads = self._check_run(replications, seed, step, False, False,
                                                                   n_threads)
-        out = _glrcore.estimate(**self._kernel_levels(), X=X, y=None, loss=0, replications=replications,
-                                seed=seed, step=step, flags=_glrcore.FLAG_NO_GRADIENT, n_threads=threads,
-                                proba=kind == "softmax", votes=kind == "votes")
+        out = self._estimate(X, None, "cross_entropy", replications, seed, step, _glrcore.FLAG_NO_GRADIENT,
+                             threads, proba=kind == "softmax", votes=kind == "votes", sample_keys=row_keys(X))
         return out["proba" if kind == "softmax" else "votes"]
 
     def predict(self, X, replications=0, **kwargs):
         """Most probable class (see predict_proba); the first of tied classes.  Noise-free: the
-        arg-max of the output itself."""
+        arg-max of the output itself (of its pre-activation for sigmoid and tanh outputs)."""
         if (replications == 0 or not self.noisy) and not kwargs:
-            return np.argmax(self.forward(X), axis=1)
+            return np.argmax(self._noise_free(check_features(X, self.n_inputs))[1], axis=1)
         return np.argmax(self.predict_proba(X, replications, **kwargs), axis=1)
 
     def score(self, X, y, replications=0, **kwargs) -> float:
@@ -351,6 +469,8 @@ class MLP:
         of tied classes; with continuous output noise averaged over replications, ties do not occur."""
         X = check_features(X, self.n_inputs)
         y = check_labels(y, X.shape[0], self.n_classes)
+        if (replications == 0 or not self.noisy) and not kwargs:
+            return float(np.mean(correct_fraction(self._noise_free(X)[1], y)))
         return float(np.mean(correct_fraction(self.predict_proba(X, replications, **kwargs), y)))
 
     # --------------------------------------------------------- attack protocol
