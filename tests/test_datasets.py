@@ -582,7 +582,7 @@ def test_load_idx_directory(idx_dir):
     directory, (train_x, _), (test_x, _) = idx_dir
     ds = load(directory, test_fraction=0.5)
     check_dataset(ds, 50, 50)
-    assert ds.name == str(directory)
+    assert ds.name == f"{directory.name} (IDX)" and str(directory.parent) not in ds.name   # no machine path
     # Every output row is one of the preprocessed input images.
     expected = preprocess(np.concatenate([train_x, test_x]))
     rows = {row.tobytes() for row in expected}
@@ -674,7 +674,8 @@ def test_load_torchvision_layouts(tmp_path, sub):
     direct = load(raw, seed=4)
     np.testing.assert_array_equal(ds.X_train, direct.X_train)
     np.testing.assert_array_equal(ds.y_test, direct.y_test)
-    assert ds.name == str(raw) and direct.name == str(raw)
+    expected = f"{raw.parent.name} (IDX)" if sub != "raw" else f"{tmp_path.name} (IDX)"
+    assert ds.name == expected and direct.name == expected
     np.testing.assert_array_equal(load_idx_dir(tmp_path, "test")[0], test[0])
     if sub != "raw":  # root/MNIST itself: its raw/ sub-folder
         assert find_idx_dir(raw.parent) == raw

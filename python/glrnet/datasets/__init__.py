@@ -57,6 +57,7 @@ Examples
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,8 +164,15 @@ def _read_source(data, split: str):
     if not path.exists():
         raise _unknown_data(data)
     directory = find_idx_dir(path)
-    name = os.fspath(data) if directory == path else str(directory)
-    return (*load_idx_dir(directory, split), name)
+    return (*load_idx_dir(directory, split), idx_name(directory))
+
+
+def idx_name(directory) -> str:
+    """What an IDX folder holds, by its name (never the path of one machine): ``mnist (IDX)`` for
+    ``.../mnist``, ``MNIST (IDX)`` for a torchvision ``root/MNIST/raw``."""
+    directory = Path(os.path.abspath(directory))
+    folder = directory.parent if directory.name == "raw" and directory.parent.name else directory
+    return f"{folder.name or 'root'} (IDX)"
 
 
 def load(data=None, *, size: int = 14, test_fraction: float = 0.4, seed: int = 0, split: str = "all",
