@@ -30,8 +30,8 @@ def data():
     return datasets.load()
 
 
-def _glr_time_to_target(data, settings, max_epochs):
-    net = glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0))
+def _time_to_target(net, data, max_epochs, **settings):
+    """(seconds, first epoch at TARGET or None, best accuracy) of glrnet.train on the test set."""
     reached = {}
 
     def stop(epoch, history):
@@ -41,28 +41,19 @@ def _glr_time_to_target(data, settings, max_epochs):
         return False
 
     start = time.perf_counter()
-    history = glrnet.train(net, data.X_train, data.y_train, epochs=max_epochs, batch_size=settings["batch_size"],
-                           replications=settings["replications"], learning_rate=settings["learning_rate"],
-                           optimizer=settings["optimizer"], baseline=settings["baseline"],
-                           batch_reduction=settings["batch_reduction"], X_val=data.X_test, y_val=data.y_test,
-                           eval_replications=100, n_threads=THREADS, progress=False, callback=stop)
+    history = glrnet.train(net, data.X_train, data.y_train, epochs=max_epochs, X_val=data.X_test, y_val=data.y_test,
+                           eval_replications=100, n_threads=THREADS, progress=False, callback=stop, **settings)
     return time.perf_counter() - start, reached.get("epoch"), max(history.val_prediction_accuracy)
+
+
+def _glr_time_to_target(data, recipe, max_epochs):
+    settings = {k: v for k, v in recipe.items() if k not in ("epochs", "validation_fraction")}
+    return _time_to_target(glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0)), data, max_epochs, **settings)
 
 
 def _glrnet_backprop_time_to_target(data, max_epochs):
-    net = glrnet.baseline_network([196, 20, 10], "sigmoid")
-    reached = {}
-
-    def stop(epoch, history):
-        if history.val_prediction_accuracy[-1] >= TARGET:
-            reached["epoch"] = epoch
-            return True
-        return False
-
-    start = time.perf_counter()
-    history = glrnet.train(net, data.X_train, data.y_train, epochs=max_epochs, learning_rate=0.01, optimizer="adam",
-                           estimator="backprop", X_val=data.X_test, y_val=data.y_test, progress=False, callback=stop)
-    return time.perf_counter() - start, reached.get("epoch"), max(history.val_prediction_accuracy)
+    return _time_to_target(glrnet.baseline_network([196, 20, 10], "sigmoid"), data, max_epochs, learning_rate=0.01,
+                           optimizer="adam", estimator="backprop")
 
 
 def _torch_time_to_target(data, max_epochs):
