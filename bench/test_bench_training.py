@@ -126,3 +126,33 @@ class TestTimeToAccuracy:
             print(f"\nGLR default / {peer}: {glr / other:.1f}x")
         assert glr is not None
         assert np.isfinite(glr)
+
+
+def test_training_step_overhead(data, results):
+    """Issue target: at K = 100 a training step costs at most 1.3x the kernel's own time for that
+    mini-batch.  One epoch of glrnet.train (no validation) against the same number of bare kernel
+    calls on mini-batches of the same size, in alternation, median ratio of 7 pairs."""
+    from glrnet import _glrcore
+
+    net = glrnet.MLP([196, 20, 10], "sigmoid", glrnet.Gaussian(2.0))
+    X, y = data.X_train, data.y_train
+    steps = -(-len(y) // 25)
+    levels = net._kernel_levels()
+    batch = np.ascontiguousarray(X[:25], dtype=np.float32)
+    labels = np.ascontiguousarray(y[:25], dtype=np.int64)
+    ratios = []
+    for repeat in range(8):
+        start = time.perf_counter()
+        glrnet.train(net, X, y, epochs=1, replications=100, baseline=True, batch_reduction="sum", seed=repeat,
+                     n_threads=THREADS, progress=False)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        for step in range(steps):
+            _glrcore.estimate(**levels, X=batch, y=labels, loss=0, replications=100, seed=0, step=step,
+                              flags=_glrcore.FLAG_BASELINE, n_threads=THREADS)
+        if repeat:                                   # the first pair warms up
+            ratios.append(train_seconds / (time.perf_counter() - start))
+    ratio = float(np.median(ratios))
+    results["step_overhead/train_over_kernel_K100"] = ratio
+    print(f"\ntraining step / kernel call at K = 100: {ratio:.2f}x")
+    assert ratio <= 1.3

@@ -234,11 +234,12 @@ class MLP:
         self.weights, self.biases = new_w, new_b
 
     # ----------------------------------------------------------- kernel glue
-    def _kernel_levels(self):
+    def _kernel_levels(self, *, checked=True):
         if self.noises is None:
             raise ValueError("this network has no neuronal noise: GLR needs noise (train it with "
                              "estimator='backprop', predict with replications=0)")
-        check_parameters(self.weights, self.biases)
+        if checked:
+            check_parameters(self.weights, self.biases)
         return {
             "weights": [np.ascontiguousarray(w, dtype=np.float32) for w in self.weights],
             "biases": [np.ascontiguousarray(b, dtype=np.float32) for b in self.biases],
@@ -317,6 +318,26 @@ class MLP:
         out = self._estimate(X, y, loss, replications, seed, step, flags, threads, sample_outputs=sample_outputs)
         return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"],
                            out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
+
+    def _gradient_stepper(self, X, y, batch_size, replications, *, seed, baseline, antithetic, n_threads):
+        """For train(): every argument checked once, then ``stepper(index, step)``, the GLR gradient of
+        the rows ``index`` with noise step ``step``: one kernel call without per-step checks (train
+        checks the parameters after every update).  The same bits as :meth:`gradient`."""
+        X = check_features(X, self.n_inputs)
+        y = check_labels(y, X.shape[0], self.n_classes)
+        replications, seed, _, flags, threads = self._check_run(replications, seed, 0, baseline, antithetic,
+                                                               n_threads)
+        _check_kernel_memory(self.layer_sizes, min(batch_size, X.shape[0]), replications, threads, gradient=True,
+                             baseline=baseline, antithetic=antithetic)
+        self._kernel_levels()
+        X32, code = np.ascontiguousarray(X, dtype=np.float32), LOSS_CODES[self.loss]
+
+        def stepper(index, step):
+            out = _glrcore.estimate(**self._kernel_levels(checked=False), X=X32[index], y=y[index], loss=code,
+                                    replications=replications, seed=seed, step=step, flags=flags, n_threads=threads)
+            return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"])
+
+        return stepper
 
     def pathwise_gradient(self, X, y, replications=100, *, seed=0, step=0, loss=None) -> GLRGradient:
         """Backpropagation through the noise (the pathwise or IPA estimator, Eq. 3).

@@ -99,10 +99,9 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     if not glr and (baseline or antithetic):
         raise ValueError("baseline and antithetic apply to the GLR estimator only")
     check_option(batch_reduction, "batch_reduction", ("mean", "sum"))
-    # validate the noise-related options once, before the first epoch
-    if glr:
-        model._kernel_levels()
-        model._check_run(replications, seed, 0, baseline, antithetic, n_threads)
+    # the noise-related options are checked once, before the first epoch, not at every step
+    glr_step = model._gradient_stepper(X, y, batch_size, replications, seed=seed, baseline=baseline,
+                                       antithetic=antithetic, n_threads=n_threads) if glr else None
 
     rng = np.random.default_rng(seed)
     n = X.shape[0]
@@ -126,9 +125,8 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
             for first in range(0, n, batch_size):
                 index = order[first:first + batch_size]
                 lr = learning_rate_at(learning_rate, schedule, step, total_steps)
-                if glr:
-                    est = model.gradient(X[index], y[index], replications, seed=seed, step=step % STEP_PERIOD,
-                                         baseline=baseline, antithetic=antithetic, n_threads=n_threads)
+                if glr_step is not None:
+                    est = glr_step(index, step % STEP_PERIOD)
                 else:
                     est = model.pathwise_gradient(X[index], y[index], replications, seed=seed,
                                                   step=step % STEP_PERIOD)
