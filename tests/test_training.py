@@ -77,57 +77,6 @@ def test_schedules():
         learning_rate_at(1.0, "exponential", 1, 2)
 
 
-class TestClassifier:
-    def test_sklearn_conventions(self):
-        from sklearn.base import clone
-
-        clf = glrnet.GLRClassifier(hidden_layer_sizes=(7,), replications=64, epochs=2, noise_scale=1.5)
-        params = clf.get_params()
-        assert params["hidden_layer_sizes"] == (7,) and params["noise_scale"] == 1.5
-        copy = clone(clf)
-        assert copy.get_params() == params
-        copy.set_params(activation="threshold")
-        assert copy.activation == "threshold" and clf.activation == "sigmoid"
-
-    def test_fit_predict_with_arbitrary_labels(self, default_data):
-        d = default_data
-        names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
-        clf = glrnet.GLRClassifier(replications=500, epochs=3, optimizer="adam", learning_rate=0.03, baseline=True,
-                                   predict_replications=50)
-        clf.fit(d.X_train, names[d.y_train])
-        assert set(clf.classes_) == set(names)
-        proba = clf.predict_proba(d.X_test[:20])
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
-        assert clf.predict(d.X_test[:5]).dtype == names.dtype
-        assert clf.score(d.X_test, names[d.y_test]) > 0.5
-
-    def test_grid_search(self, default_data):
-        from sklearn.model_selection import GridSearchCV
-
-        d = default_data
-        grid = GridSearchCV(glrnet.GLRClassifier(replications=64, epochs=1, predict_replications=0),
-                            {"activation": ["sigmoid", "threshold"]}, cv=2)
-        grid.fit(d.X_train[:200], d.y_train[:200])
-        assert grid.best_params_["activation"] in ("sigmoid", "threshold")
-        assert len(grid.cv_results_["mean_test_score"]) == 2
-
-    @pytest.mark.parametrize("param, value, error", [
-        ("replications", 0, ValueError), ("replications", 2.5, TypeError), ("activation", "softplus", ValueError),
-        ("noise", "cauchy", ValueError), ("noise_scale", -1.0, ValueError), ("loss", "mse", ValueError),
-        ("hidden_layer_sizes", (0,), ValueError), ("batch_size", 0, ValueError), ("baseline", "yes", TypeError),
-    ])
-    def test_bad_parameters(self, param, value, error):
-        clf = glrnet.GLRClassifier(epochs=1, replications=8).set_params(**{param: value})
-        with pytest.raises(error, match=param):
-            clf.fit(np.random.default_rng(0).random((10, 4)), np.arange(10) % 2)
-
-    def test_predict_before_fit(self):
-        from sklearn.exceptions import NotFittedError
-
-        with pytest.raises(NotFittedError):
-            glrnet.GLRClassifier().predict(np.zeros((1, 3)))
-
-
 def test_pathwise_training_of_the_same_noisy_network(default_data):
     """The control estimator: backpropagation through the same noise stream trains a sigmoid network."""
     d = default_data
