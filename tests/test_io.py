@@ -178,7 +178,7 @@ def _refused(path, match):
 
 @pytest.mark.parametrize("sizes, match", [
     ([4096, 4096, 10], "member weight_0 holds .* bytes, the header declares"),   # 128 MiB declared, 32 bytes held
-    ([16384, 16384, 10], r"declares \d+ parameters \(2.0 GiB\); this glrnet reads at most"),
+    ([32768, 32768, 10], r"declares \d+ parameters \(8.0 GiB\); this glrnet reads at most"),
 ])
 def test_a_header_declaring_a_huge_network_is_refused_before_allocating(tmp_path, sizes, match):
     path = _crafted(tmp_path / "huge.npz", _header_for(sizes), weight_0=np.zeros((2, 2)),
@@ -219,3 +219,18 @@ def test_only_regular_files_are_read(tmp_path):
         glrnet.load(fifo)                             # would block forever in open()
     with pytest.raises(ValueError, match="not a regular file"):
         glrnet.load(tmp_path)
+
+
+def test_metadata_may_hold_numpy_scalars(tmp_path):
+    model = glrnet.MLP([3, 2])
+    model.save(tmp_path / "m.npz", metadata={"n": np.int64(3), "ok": np.bool_(True), "x": np.float32(0.5)})
+    assert glrnet.load(tmp_path / "m.npz").metadata == {"n": 3, "ok": True, "x": 0.5}
+
+
+def test_the_constructor_refuses_what_a_model_file_could_not_hold():
+    from glrnet import modelfile
+
+    sizes = [16384, 16384, 16384]                       # 2 x 16385 x 16384 parameters
+    assert 2 * 16385 * 16384 > modelfile.MAX_PARAMETERS > 16385 * 16384
+    with pytest.raises(ValueError, match="above the bound"):
+        glrnet.MLP(sizes)

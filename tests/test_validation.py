@@ -165,3 +165,13 @@ def test_zero_one_loss_aliases(alias):
     from glrnet.method.losses import check_loss
 
     assert check_loss(alias) == "zero_one"
+
+
+def test_noise_free_prediction_does_not_depend_on_the_other_arguments():
+    """replications=0 is the noise-free path whatever else is passed (a saturated sigmoid output is
+    ranked by its pre-activations on both)."""
+    model = glrnet.MLP([2, 3], "sigmoid", glrnet.Gaussian(1.0))
+    model.weights[0][:] = [[60.0, 0.0], [40.0, 0.0], [0.0, 1.0]]         # sigmoid(60) == sigmoid(40) == 1.0f
+    X, y = np.array([[1.0, 0.0]]), np.array([0])
+    assert model.score(X, y) == model.score(X, y, 0, seed=1) == 1.0
+    assert model.predict(X)[0] == model.predict(X, 0, seed=1, kind="votes")[0] == 0

@@ -103,7 +103,7 @@ def atomic_write_text(path, text: str):
 
 def json_default(value):
     """``json.dumps(default=...)`` for numpy scalars and arrays."""
-    if isinstance(value, (np.floating, np.integer)):
+    if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()

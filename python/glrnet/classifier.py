@@ -183,7 +183,7 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "predict_replications": [Interval(Integral, 0, MAX_REPLICATIONS, closed="both")],
         "random_state": [Interval(Integral, 0, 2**63 - 1, closed="both")],
-        "n_threads": [Interval(Integral, -64, 1024, closed="both"), None],
+        "n_threads": [Interval(Integral, None, None, closed="neither"), None],   # effective_n_threads bounds it
         "verbose": ["verbose"],
     }
 
@@ -226,10 +226,6 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         sizes = self.hidden_layer_sizes
         hidden = check_int_sequence([sizes] if isinstance(sizes, (Integral, np.integer)) else sizes,
                                     "hidden_layer_sizes", minimum=1)
-        if self.antithetic and self.replications % 2:
-            raise ValueError("antithetic needs an even number of replications")
-        if self.baseline and self.replications < 2:
-            raise ValueError("baseline needs replications >= 2 (leave-one-out mean)")
         return build_mlp(n_features, n_classes, hidden=hidden, activation=self.activation,
                          output_activation=self.output_activation, slope=self.activation_slope,
                          levels=self.staircase_levels, noise=self.noise, noise_scale=self.noise_scale,
@@ -385,10 +381,10 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         metadata = {
             "estimator": ESTIMATOR_NAME,
-            "params": {k: _jsonable(v) for k, v in self.get_params().items()},
-            "classes": _jsonable(self.classes_.tolist()), "classes_dtype": self.classes_.dtype.str,
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(), "classes_dtype": self.classes_.dtype.str,
             "n_features_in": int(self.n_features_in_),
-            "history": _jsonable(self.history_.as_dict()),
+            "history": self.history_.as_dict(),
         }
         if hasattr(self, "feature_names_in_"):
             metadata["feature_names_in"] = [str(f) for f in self.feature_names_in_]
@@ -455,14 +451,3 @@ def _canonical_order(X, encoded):
     keys = np.unique(rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel(),
                      return_inverse=True)[1].ravel()
     return np.lexsort((encoded, keys))
-
-
-def _jsonable(value):
-    """Plain JSON values for numpy scalars and tuples (get_params, classes_, the history)."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from .method.optim import OPTIMIZERS, SCHEDULES
 from .method.recipes import DEFAULTS, PAPER
 
 __all__ = ["main", "build_parser"]
@@ -83,9 +84,9 @@ def _train_parser(sub):
     p.add_argument("--batch-reduction", choices=["sum", "mean"], default=None,
                    help="step along the gradient of the summed (the paper's reading) or mean mini-batch loss "
                         f"(default {DEFAULTS['batch_reduction']})")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=None,
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
                    help=f"update rule (default {DEFAULTS['optimizer']})")
-    p.add_argument("--schedule", choices=["constant", "inverse_time", "cosine", "step"], default="constant",
+    p.add_argument("--schedule", choices=SCHEDULES, default="constant",
                    help="learning-rate schedule")
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"passes over the training images (default {DEFAULTS['epochs']})")

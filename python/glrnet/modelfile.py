@@ -20,9 +20,9 @@ import stat
 
 import numpy as np
 
-from ._files import atomic_savez, open_archive
+from ._files import atomic_savez, json_default, open_archive
 
-__all__ = ["write", "read", "read_header", "FORMAT", "FORMAT_VERSION", "LEGACY_BP_FORMAT"]
+__all__ = ["write", "read", "FORMAT", "FORMAT_VERSION", "LEGACY_BP_FORMAT"]
 
 FORMAT = "glrnet-model"
 FORMAT_VERSION = 1
@@ -32,7 +32,7 @@ LEGACY_BP_FORMAT = "glrnet-bp"      # glrnet 0.1's backprop baseline
 def write(path, config: dict, weights, biases, metadata=None):
     """Write a model's ``config``, parameters and JSON-serialisable ``metadata`` to ``path``."""
     header = {"format": FORMAT, "version": FORMAT_VERSION, "config": config, "metadata": metadata or {}}
-    arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
+    arrays = {"header": np.frombuffer(json.dumps(header, default=json_default).encode("utf-8"), dtype=np.uint8)}
     for l, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"weight_{l}"] = np.asarray(w, dtype=np.float64)
         arrays[f"bias_{l}"] = np.asarray(b, dtype=np.float64)
@@ -43,13 +43,8 @@ def write(path, config: dict, weights, biases, metadata=None):
 MAX_HEADER_BYTES = 64 << 20          # the JSON header, metadata (training histories) included
 MAX_LEVELS = 255
 MAX_WIDTH = 1 << 24
-MAX_PARAMETERS = 1 << 28             # 2 GiB of float64 parameters
+MAX_PARAMETERS = 1 << 29             # 4 GiB of float64 parameters (the bound MLP() checks too)
 _NPY_HEADER_MAX = 4096               # bytes of an .npy member's own header
-
-
-def read_header(path) -> dict:
-    with _open(path) as archive:
-        return _header(archive, path)
 
 
 def read(path):
@@ -65,10 +60,7 @@ def read(path):
         shapes = _declared_shapes(config, path)
         for name, shape in shapes.items():
             _check_member(archive, name, 8 * int(np.prod(shape)), path)
-        try:
-            arrays = {name: archive[name] for name in shapes}
-        except KeyError as exc:
-            raise ValueError(f"{path} is an incomplete glrnet model file: missing {exc}") from exc
+        arrays = {name: archive[name] for name in shapes}     # _check_member: all present
     for name, shape in shapes.items():
         if arrays[name].shape != shape or arrays[name].dtype.kind not in "fiu":
             raise ValueError(f"{path}: {name} is a {arrays[name].dtype} array of shape {arrays[name].shape}, the "

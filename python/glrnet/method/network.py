@@ -153,16 +153,13 @@ class MLP:
                  loss="cross_entropy", seed=0):
         if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
             raise TypeError("layer_sizes must be a sequence of integers such as [196, 20, 10]")
-        sizes = check_int_sequence(layer_sizes, "layer_sizes", minimum=1, maximum=2**24)
-        if len(sizes) < 2:
-            raise ValueError(f"layer_sizes needs an input and an output width, got {list(layer_sizes)}")
-        if len(sizes) > 256:
-            raise ValueError(f"layer_sizes allows at most 255 levels, got {len(sizes) - 1}")
-        parameter_bytes = 8 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-        if parameter_bytes > MAX_KERNEL_BYTES:
-            raise ValueError(f"layer_sizes {sizes} has {parameter_bytes // 8:,} parameters, "
-                             f"{parameter_bytes / 2**30:.1f} GiB in float64, above the bound "
-                             f"MAX_KERNEL_BYTES = {MAX_KERNEL_BYTES / 2**30:g} GiB")
+        sizes = check_int_sequence(layer_sizes, "layer_sizes", minimum=1, maximum=modelfile.MAX_WIDTH, min_length=2)
+        if len(sizes) > modelfile.MAX_LEVELS + 1:
+            raise ValueError(f"layer_sizes allows at most {modelfile.MAX_LEVELS} levels, got {len(sizes) - 1}")
+        count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+        if count > modelfile.MAX_PARAMETERS:      # what a model file may hold, 4 GiB of float64
+            raise ValueError(f"layer_sizes {sizes} has {count:,} parameters, {8 * count / 2**30:.1f} GiB in "
+                             f"float64, above the bound of {modelfile.MAX_PARAMETERS:,}")
         self.layer_sizes = tuple(sizes)
         n_levels = len(sizes) - 1
         self.activations = _per_level(activation, n_levels, as_activation, "activation")
@@ -480,7 +477,8 @@ class MLP:
     def predict(self, X, replications=0, **kwargs):
         """Most probable class (see predict_proba); the first of tied classes.  Noise-free: the
         arg-max of the output itself (of its pre-activation for sigmoid and tanh outputs)."""
-        if (replications == 0 or not self.noisy) and not kwargs:
+        if replications == 0 or not self.noisy:
+            check_option(kwargs.get("kind", "softmax"), "kind", ("softmax", "votes"))
             return np.argmax(self._noise_free(check_features(X, self.n_inputs))[1], axis=1)
         return np.argmax(self.predict_proba(X, replications, **kwargs), axis=1)
 
@@ -490,7 +488,8 @@ class MLP:
         of tied classes; with continuous output noise averaged over replications, ties do not occur."""
         X = check_features(X, self.n_inputs)
         y = check_labels(y, X.shape[0], self.n_classes)
-        if (replications == 0 or not self.noisy) and not kwargs:
+        if replications == 0 or not self.noisy:
+            check_option(kwargs.get("kind", "softmax"), "kind", ("softmax", "votes"))
             return float(np.mean(correct_fraction(self._noise_free(X)[1], y)))
         return float(np.mean(correct_fraction(self.predict_proba(X, replications, **kwargs), y)))
 
@@ -561,5 +560,7 @@ def build_mlp(n_inputs, n_classes, *, hidden=(20,), activation="sigmoid", output
     for Student-t)."""
     act = Activation(activation, slope, levels)
     out_act = None if output_activation is None else Activation(output_activation, slope, levels)
-    family = {"none": "none", "student_t": StudentT(nu, noise_scale)}.get(noise) or as_noise(noise, noise_scale)
+    family = "none" if noise == "none" else as_noise(noise, noise_scale)
+    if isinstance(family, StudentT):
+        family = StudentT(nu, noise_scale)
     return MLP([n_inputs, *hidden, n_classes], act, family, output_activation=out_act, loss=loss, seed=seed)

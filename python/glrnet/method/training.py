@@ -173,7 +173,7 @@ def _guarded_step(optimizer, params, grads, lr, step, epoch):
     before = [p.copy() for p in params]
     optimizer.step(params, grads, lr)
     for l, p in enumerate(params):
-        if not np.isfinite(p).all() or np.abs(p).max() > FLOAT32_MAX:
+        if not np.abs(p).max() <= FLOAT32_MAX:          # NaN fails the comparison too
             for kept, saved in zip(params, before):
                 kept[...] = saved
             level, kind = divmod(l, 2)
