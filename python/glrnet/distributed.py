@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import sys
 from typing import Any, Callable, Iterable, Iterator
+
+from ._progress import log, progress_bar
 
 __all__ = ["DaskExecutor", "Executor", "InProcess", "add_cluster_options", "one_blas_thread", "open_executor"]
 
@@ -80,17 +81,16 @@ class Executor:
     def as_completed(self, tasks: Iterable, desc: str = "tasks", progress: bool = True) -> Iterator[tuple[Any, Any]]:
         """``(task, result)`` for every task, once, as each finishes (raises the first failure); with
         ``progress``, a tqdm bar over the tasks on stderr."""
-        from tqdm.auto import tqdm
-
         tasks = list(tasks)
-        bar = tqdm(total=len(tasks), desc=desc, unit="task", dynamic_ncols=True, file=sys.stderr,
-                   disable=not progress or not tasks, mininterval=0.1 if sys.stderr.isatty() else 15.0)
+        bar = progress_bar(len(tasks), desc, "task", progress and bool(tasks))
         try:
             for task, value in self._completed(tasks):
                 yield task, value
-                bar.update(1)
+                if bar is not None:
+                    bar.update(1)
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
 
     def _completed(self, tasks: list) -> Iterator[tuple[Any, Any]]:
         raise NotImplementedError
@@ -160,12 +160,6 @@ class DaskExecutor(Executor):
             yield future, value
 
 
-def _log(message):
-    from tqdm.auto import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-
-
 def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
@@ -180,7 +174,7 @@ def _import_distributed():
 
 
 @contextlib.contextmanager
-def open_executor(scheduler=None, workers=None, threads=None, *, log=_log):
+def open_executor(scheduler=None, workers=None, threads=None, *, log=log):
     """``with open_executor(...) as executor:`` the executor of a run.
 
     ``scheduler``: the address of a running Dask scheduler; ``workers``: the number of worker

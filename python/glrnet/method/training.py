@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._progress import progress_bar
 from .._validation import (FLOAT32_MAX, check_bool, check_callable, check_features, check_int, check_labels,
                            check_option, check_real, check_seed)
 from .network import MAX_REPLICATIONS, STEP_PERIOD, validation_step
@@ -109,13 +110,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     total_steps = epochs * batches_per_epoch
     history = History()
     step = 0
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        interactive = sys.stderr.isatty()
-        bar = tqdm(total=total_steps, desc=f"{'GLR' if glr else estimator} training", unit="batch",
-                   dynamic_ncols=True, file=sys.stderr, mininterval=0.1 if interactive else 15.0)
+    bar = progress_bar(total_steps, f"{'GLR' if glr else estimator} training", "batch", progress)
     try:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()

@@ -4,11 +4,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .._files import TEMPORARY_PREFIX, atomic_write_json, locked_folder, read_json, remove_stale_temporaries
+from .._progress import log
 
 __all__ = ["BASELINE", "FIG6_MODEL", "LABELS", "PAPER", "QUICK", "VARIANTS", "Settings", "Variant", "locked_out_dir"]
 
@@ -183,8 +183,5 @@ def locked_out_dir(out_dir, *, lock_name=LOCK_NAME, what="glrnet reproduce", cac
         stale = remove_stale_temporaries(out_dir) + remove_stale_temporaries(os.path.join(out_dir, cache),
                                                                              recursive=True)
         if stale:
-            from tqdm.auto import tqdm
-
-            tqdm.write(f"removed {len(stale)} temporary file(s) of interrupted writes in {out_dir} ({stale[0]}, ...)",
-                       file=sys.stderr)
+            log(f"removed {len(stale)} temporary file(s) of interrupted writes in {out_dir} ({stale[0]}, ...)")
         yield out_dir

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 import uuid
 from dataclasses import asdict
@@ -16,6 +15,7 @@ from dataclasses import asdict
 import numpy as np
 
 from .._files import TEMPORARY_PREFIX, atomic_savez, atomic_write_json, open_archive, read_json
+from .._progress import log, progress_bar
 from ..distributed import InProcess, one_blas_thread, open_executor
 from ..method.activations import Activation
 from ..method.network import MLP, baseline_network
@@ -36,23 +36,6 @@ from .protocol import (
 )
 
 __all__ = ["run", "run_seed"]
-
-
-def _log(message):
-    from tqdm.auto import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-
-
-def _progress(total, desc, enabled):
-    """A tqdm bar on stderr, or None; in a non-interactive log it prints a line at most every 15 s."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="stage", dynamic_ncols=True, file=sys.stderr,
-                mininterval=0.1 if interactive else 15.0)
 
 
 def _calibrate(accuracy_at, target, low, high, steps=14):
@@ -148,7 +131,7 @@ def _evaluate_unit(name, trained, glr, X, y, adv, settings, seed, threads, progr
     """Every figure of Tables I and II for the network ``trained`` (``glr``: a noisy network, judged
     with its noise averaged), with its training history."""
     model = _noisy(trained, settings, seed, threads) if glr else trained
-    bar = _progress(_evaluation_stages(settings, glr), f"[seed {seed}] {LABELS.get(name, name)}", progress)
+    bar = progress_bar(_evaluation_stages(settings, glr), f"[seed {seed}] {LABELS.get(name, name)}", "stage", progress)
     try:
         evaluation = _evaluate(model, trained if glr else None, X, y, adv, settings, seed, threads, bar)
     finally:
@@ -299,7 +282,7 @@ class _SeedUnits:
         threads, shared = executor.threads, executor.scatter(data)
         d = data.X_train.shape[1]
         if self.log:
-            _log(f"[seed {seed}] {data.name}: {len(data.y_train)} training / {len(data.y_test)} test images")
+            log(f"[seed {seed}] {data.name}: {len(data.y_train)} training / {len(data.y_test)} test images")
         models = {
             BASELINE: self._unit("model", BASELINE, _train_bp, shared, [d, 20, data.n_classes], "sigmoid",
                                  settings.bp_epochs, settings.bp_learning_rate, seed, self.progress),
@@ -343,7 +326,7 @@ class _SeedUnits:
             line = f"[seed {seed}] evaluating {LABELS.get(what, what)}"
 
         def announced(*args):
-            _log(line)
+            log(line)
             return fn(*args)
         return announced
 
@@ -401,12 +384,12 @@ def _announce(out_dir, state, entries):
     """One line when the run resumes from, or adds to, an existing folder."""
     if state == "resume":
         n = len(_finished_files(os.path.join(out_dir, "cache")))
-        _log(f"resuming in {out_dir}: {n} cached model(s), adversarial set(s) and evaluation(s) of the same "
+        log(f"resuming in {out_dir}: {n} cached model(s), adversarial set(s) and evaluation(s) of the same "
              "protocol are reused; results.json, the tables and the figures are rewritten")
     elif state == "stale":
-        _log(f"{out_dir} holds the protocol record of an earlier run that finished nothing: replacing it")
+        log(f"{out_dir} holds the protocol record of an earlier run that finished nothing: replacing it")
     elif entries:
-        _log(f"adding to the existing folder {out_dir} ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}"
+        log(f"adding to the existing folder {out_dir} ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}"
              "): results.json, the tables and the figures are rewritten")
 
 
@@ -433,7 +416,7 @@ def run(data_dir=None, out_dir="glrnet-reproduction", *, seeds=1, quick=False, t
         first = _load_data(data_dir, 0, settings)
         if state != "resume":
             _record_cache_settings(out_dir, data_dir, settings)
-        with open_executor(scheduler, workers, threads, log=_log) as executor:
+        with open_executor(scheduler, workers, threads) as executor:
             seed_units = [_SeedUnits(executor, first if seed == 0 else _load_data(data_dir, seed, settings), out_dir,
                                      seed, settings, VARIANTS, progress) for seed in range(seeds)]
             finished = _run_units(executor, seed_units, progress)

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 
 from .._files import atomic_write_json, read_json
+from .._progress import log
 from ..distributed import open_executor
 from .spec import Spec, Unit, load_spec
 
@@ -16,12 +16,6 @@ __all__ = ["run", "run_unit", "LOCK_NAME", "UNITS"]
 LOCK_NAME = ".glrnet-sweep.lock"
 #: The folder of the finished units under ``--out``: one ``<hash>.json`` per unit.
 UNITS = "units"
-
-
-def _log(message):
-    from tqdm.auto import tqdm
-
-    tqdm.write(message, file=sys.stderr)
 
 
 def run_unit(settings, seed, data, evaluate, threads):
@@ -116,10 +110,10 @@ def run(spec, out_dir="glrnet-sweep", *, threads=None, progress=True, scheduler=
                 records[unit.digest] = record
         todo = [u for u in units if u.digest not in records]
         if records:
-            _log(f"resuming in {out_dir}: {len(records)} of {len(units)} unit(s) cached")
+            log(f"resuming in {out_dir}: {len(records)} of {len(units)} unit(s) cached")
         start = time.perf_counter()
         if todo:
-            with open_executor(scheduler, workers, threads, log=_log) as executor:
+            with open_executor(scheduler, workers, threads) as executor:
                 run_id = uuid.uuid4().hex[:12]          # keys unique on a scheduler other runs share
                 shared = {seed: executor.scatter(data[seed]) for seed in sorted({u.seed for u in todo})}
                 tasks = {executor.submit(run_unit, u.settings, u.seed, shared[u.seed], spec.evaluate,
