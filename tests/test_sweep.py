@@ -10,7 +10,7 @@ import time
 import pytest
 from glrnet import sweep
 from glrnet.sweep import runner
-from glrnet.sweep.cli import main
+from glrnet.cli import main
 
 SPEC = {"base": {"epochs": 1, "replications": 50},
         "grid": {"noise_scale": [1, 2], "activation": ["sigmoid", "threshold"]},

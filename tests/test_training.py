@@ -102,6 +102,10 @@ def test_pathwise_gradient_is_backprop_through_the_kernel_noise(tiny_problem):
     for a, b in zip(est.weights + est.biases, grad_w + grad_b):
         np.testing.assert_array_equal(a, b)
     assert est.loss == pytest.approx(model.evaluate(X, y, 40, seed=4, step=9)["loss"], rel=1e-5)
+    # and backpropagation itself against central finite differences of the loss with that noise fixed
+    fd_w, fd_b = oracle.numerical_gradient(model, X, y, noise)
+    for a, b in zip(grad_w + grad_b, fd_w + fd_b):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
 
 
 @pytest.mark.parametrize("kwargs, match", [

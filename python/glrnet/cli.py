@@ -245,6 +245,7 @@ def build_parser():
 
 
 def main(argv=None):
+    from ._files import FolderInUseError
     from .method.training import DivergenceError
 
     parser = build_parser()
@@ -257,7 +258,8 @@ def main(argv=None):
     except DivergenceError as exc:
         print(f"glrnet {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, ModuleNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, ModuleNotFoundError,
+            FolderInUseError) as exc:
         print(f"glrnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (OSError, MemoryError, RuntimeError) as exc:

@@ -6,7 +6,6 @@ import os
 import sys
 from dataclasses import replace
 
-from .._files import FolderInUseError
 from ..distributed import add_cluster_options
 from .protocol import PAPER, QUICK
 from .report import report_only
@@ -41,11 +40,7 @@ def add_parser(sub):
 
 
 def _cmd(args):
-    try:
-        summary = report_only(args.out) if args.report_only else _run(args)
-    except FolderInUseError as exc:
-        print(f"glrnet reproduce: error: {exc}", file=sys.stderr)
-        return 2
+    summary = report_only(args.out) if args.report_only else _run(args)
     with open(os.path.join(args.out, "table1.md")) as handle:
         print(handle.read())
     with open(os.path.join(args.out, "table2.md")) as handle:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._files import TEMPORARY_PREFIX, atomic_savez, atomic_write_json, open_archive, read_json
 from .._progress import log, progress_bar
-from ..distributed import InProcess, one_blas_thread, open_executor
+from ..distributed import one_blas_thread, open_executor
 from ..method.activations import Activation
 from ..method.network import MLP, baseline_network
 from ..method.noise import Gaussian, Laplace
@@ -35,7 +35,7 @@ from .protocol import (
     locked_out_dir,
 )
 
-__all__ = ["run", "run_seed"]
+__all__ = ["run"]
 
 
 def _calibrate(accuracy_at, target, low, high, steps=14):
@@ -365,15 +365,6 @@ def _run_units(executor, seed_units, progress):
     for handle, value in executor.as_completed(list(owner), desc="units", progress=progress and executor.distributed):
         owner.pop(handle).finish(handle, value)
     return [units.results() for units in seed_units]
-
-
-def run_seed(data_dir, out_dir, seed, settings, *, threads=None, progress=True, variants=VARIANTS, data=None):
-    """Train, attack and evaluate every model for one seed in this process; returns (results,
-    figure inputs).  ``data``: the seed's data set if already loaded."""
-    data = data if data is not None else _load_data(data_dir, seed, settings)
-    executor = InProcess(threads)
-    return _run_units(executor, [_SeedUnits(executor, data, out_dir, seed, settings, variants, progress)],
-                      progress)[0]
 
 
 def _visible_entries(out_dir):

@@ -377,6 +377,11 @@ def corrupt_all(
     names = _names(names)
     seed = check_seed(seed)
     imgs, shape = _as_images(X, image_shape)
+    yield from _corrupted(imgs, shape, names, seed)
+
+
+def _corrupted(imgs, shape, names, seed):
+    """``(name, severity, corrupted batch)`` for every checked name and severity (common seed)."""
     for nm in names:
         for s in SEVERITIES:
             yield nm, s, _apply(imgs, shape, nm, s, seed)
@@ -408,11 +413,7 @@ def mean_corruption_accuracy(
     seed = check_seed(seed)
     imgs, shape = _as_images(X, image_shape)
     y = check_labels(y, imgs.shape[0], None)
-    results: dict[str, tuple[float, list[float]]] = {}
-    for nm in names:
-        accs = []
-        for s in SEVERITIES:
-            Xc = _apply(imgs, shape, nm, s, seed)
-            accs.append(float(np.mean(_predict(model, Xc) == y)))
-        results[nm] = (float(np.mean(accs)), accs)
-    return results
+    by_name: dict[str, list[float]] = {nm: [] for nm in names}
+    for nm, _, Xc in _corrupted(imgs, shape, names, seed):
+        by_name[nm].append(float(np.mean(_predict(model, Xc) == y)))
+    return {nm: (float(np.mean(accs)), accs) for nm, accs in by_name.items()}

@@ -5,10 +5,9 @@ import argparse
 import os
 import sys
 
-from .._files import FolderInUseError
 from ..distributed import add_cluster_options
 
-__all__ = ["add_parser", "main"]
+__all__ = ["add_parser"]
 
 EXAMPLE = ('{"base": {"epochs": 4, "replications": 100}, "grid": {"noise_scale": [1, 2], "activation": '
            '["sigmoid", "threshold"]}, "seeds": [0, 1, 2], "limit": 2000, "evaluate": {"attack_eps": 0.1}}')
@@ -33,26 +32,11 @@ def add_parser(sub):
 def _cmd(args):
     from .runner import run
 
-    try:
-        report = run(args.spec, args.out, threads=args.threads, progress=not args.quiet, scheduler=args.scheduler,
-                     workers=args.workers)
-    except FolderInUseError as exc:
-        print(f"glrnet sweep: error: {exc}", file=sys.stderr)
-        return 2
+    report = run(args.spec, args.out, threads=args.threads, progress=not args.quiet, scheduler=args.scheduler,
+                 workers=args.workers)
     with open(os.path.join(args.out, "sweep.md")) as handle:
         print(handle.read())
     print(f"wrote {args.out}/sweep.md, sweep.csv and sweep.json ({len(report['units'])} unit(s))", file=sys.stderr)
     return 0
 
 
-def main(argv=None):
-    """``glrnet sweep ...`` on its own, until it is a subcommand of ``glrnet`` (whose ``main`` turns
-    errors into one line and an exit status); here they are raised."""
-    parser = argparse.ArgumentParser(prog="glrnet")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
