@@ -168,8 +168,12 @@ def test_cache_of_another_protocol_is_refused(quick_run):
     out, _ = quick_run
     with pytest.raises(ValueError, match="epochs"):
         reproduce.run(None, str(out), seeds=1, settings=replace(reproduce.QUICK, epochs=5), progress=False)
-    with pytest.raises(ValueError, match="data"):
-        reproduce.run(str(out), str(out), seeds=1, quick=True, progress=False)
+    # other data (the cache names its data by name and digest, not by a path): the embedded images, reordered
+    from glrnet.datasets import load_mnist_5k
+
+    X, y = load_mnist_5k()
+    with pytest.raises(ValueError, match="differs in: data"):
+        reproduce.run((X[::-1], y[::-1]), str(out), seeds=1, quick=True, progress=False)
 
 
 def _a_cached_model(out):
@@ -273,8 +277,13 @@ def test_adding_to_an_existing_folder_says_so(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises((ValueError, FileNotFoundError)):
         reproduce.run(str(tmp_path / "no-such-data"), str(tmp_path), quick=True, progress=False)
-    assert "adding to the existing folder" in capsys.readouterr().err
+    # the data is loaded (the cache names it by its digest) before the folder's state is announced
+    assert "adding to the existing folder" not in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    from glrnet.reproduce import runner
+
+    runner._announce(str(tmp_path), "new", runner._visible_entries(str(tmp_path)))
+    assert "adding to the existing folder" in capsys.readouterr().err
 
 
 def test_a_folder_in_use_is_refused_with_the_holders_pid(tmp_path):

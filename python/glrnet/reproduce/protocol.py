@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from .._files import TEMPORARY_PREFIX, atomic_write_json, locked_folder, read_json, remove_stale_temporaries
 from .._progress import log
 
-__all__ = ["BASELINE", "FIG6_MODEL", "LABELS", "PAPER", "QUICK", "VARIANTS", "Settings", "Variant", "locked_out_dir"]
+__all__ = ["BASELINE", "FIG6_MODEL", "LABELS", "PAPER", "QUICK", "VARIANTS", "Settings", "Variant", "data_identity",
+           "locked_out_dir"]
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,20 @@ LOCK_NAME = ".glrnet-reproduce.lock"
 PROTOCOL_RECORD = os.path.join("cache", "protocol.json")
 
 
-def _protocol_record(data_dir, settings):
-    return json.loads(json.dumps({"data": None if data_dir is None else os.path.abspath(data_dir),
-                                  "settings": asdict(settings)}))
+def data_identity(data) -> str:
+    """What the cache records of the data: the data set's name and a digest of its arrays (seed 0's
+    split), so that a cache names its data by what it is, never by a path on one machine."""
+    digest = hashlib.sha256()
+    for array in (data.X_train, data.y_train, data.X_test, data.y_test):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return f"{data.name} sha256:{digest.hexdigest()[:20]}"
+
+
+def _protocol_record(data, settings):
+    """``data``: :func:`data_identity` of the data (None in tests of the record alone)."""
+    return json.loads(json.dumps({"data": data, "settings": asdict(settings)}))
 
 
 def _finished_files(cache):
@@ -108,7 +123,7 @@ def _finished_files(cache):
     return sorted(found)
 
 
-def _check_cache_settings(out_dir, data_dir, settings):
+def _check_cache_settings(out_dir, data, settings):
     """The cache holds models and evaluations of one protocol: refuse to mix protocols.
 
     Returns "resume" (the cache's record is this protocol's), "new" (no record and nothing cached:
@@ -119,7 +134,7 @@ def _check_cache_settings(out_dir, data_dir, settings):
     path = os.path.join(out_dir, PROTOCOL_RECORD)
     cache = os.path.dirname(path)
     finished = _finished_files(cache)
-    protocol = _protocol_record(data_dir, settings)
+    protocol = _protocol_record(data, settings)
     if not os.path.exists(path):
         if finished:
             raise ValueError(f"out_dir {out_dir!r} holds {len(finished)} cached file(s) ({finished[0]}, ...) but "
@@ -149,11 +164,11 @@ def _check_cache_settings(out_dir, data_dir, settings):
     return "resume"
 
 
-def _record_cache_settings(out_dir, data_dir, settings):
+def _record_cache_settings(out_dir, data, settings):
     """Write the cache's protocol record (atomically)."""
     path = os.path.join(out_dir, PROTOCOL_RECORD)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic_write_json(path, _protocol_record(data_dir, settings))
+    atomic_write_json(path, _protocol_record(data, settings))
 
 
 def settings_from_record(stored) -> Settings:

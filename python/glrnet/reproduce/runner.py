@@ -32,6 +32,7 @@ from .protocol import (
     _check_cache_settings,
     _finished_files,
     _record_cache_settings,
+    data_identity,
     locked_out_dir,
 )
 
@@ -401,12 +402,13 @@ def run(data_dir=None, out_dir="glrnet-reproduction", *, seeds=1, quick=False, t
         effective_n_threads(threads)            # checks it before anything is written
     with locked_out_dir(out_dir):
         entries = _visible_entries(out_dir)
-        state = _check_cache_settings(out_dir, data_dir, settings)
-        _announce(out_dir, state, entries)
         start = time.perf_counter()
         first = _load_data(data_dir, 0, settings)
+        identity = data_identity(first)
+        state = _check_cache_settings(out_dir, identity, settings)
+        _announce(out_dir, state, entries)
         if state != "resume":
-            _record_cache_settings(out_dir, data_dir, settings)
+            _record_cache_settings(out_dir, identity, settings)
         with open_executor(scheduler, workers, threads) as executor:
             seed_units = [_SeedUnits(executor, first if seed == 0 else _load_data(data_dir, seed, settings), out_dir,
                                      seed, settings, VARIANTS, progress) for seed in range(seeds)]
