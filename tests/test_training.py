@@ -153,3 +153,138 @@ def test_validation_reports_the_prediction_accuracy(tiny_problem):
                            progress=False)
     assert len(history.val_prediction_accuracy) == 2
     assert history.val_prediction_accuracy[-1] == model.score(X, y, 30, step=glrnet.method.network.validation_step(2))
+
+
+# ------------------------------------------------------------- Gaussian data augmentation, step_callback
+def _models_for(estimator):
+    if estimator == "backprop":
+        return glrnet.baseline_network([5, 4, 3], seed=1)
+    return glrnet.MLP([5, 4, 3], "sigmoid", glrnet.Gaussian(1.0), seed=1)
+
+
+def _run(estimator, X, y, **kwargs):
+    model = _models_for(estimator)
+    history = glrnet.train(model, X, y, epochs=2, batch_size=3, replications=32, estimator=estimator, seed=4,
+                           X_val=X, y_val=y, eval_replications=10, progress=False, **kwargs)
+    record = history.as_dict()
+    record.pop("seconds")
+    return model.get_parameters(), record
+
+
+@pytest.mark.parametrize("estimator", ["glr", "pathwise", "backprop"])
+def test_zero_input_noise_gives_the_bits_of_the_default(estimator, tiny_problem):
+    X, y = tiny_problem
+    params, record = _run(estimator, X, y)
+    zero_params, zero_record = _run(estimator, X, y, input_noise=0.0, step_callback=lambda step, model: False)
+    assert all(np.array_equal(a, b) for a, b in zip(params, zero_params))
+    assert record == zero_record
+    noisy_params, _ = _run(estimator, X, y, input_noise=0.3)
+    again, _ = _run(estimator, X, y, input_noise=0.3)
+    assert all(np.array_equal(a, b) for a, b in zip(noisy_params, again))
+    assert not np.array_equal(noisy_params[0], params[0])
+
+
+def test_the_glr_stepper_takes_the_batch_itself_with_the_same_bits(tiny_problem):
+    X, y = tiny_problem
+    model = _models_for("glr")
+    stepper = model._gradient_stepper(X, y, 4, 64, seed=2, baseline=True, antithetic=False, n_threads=None)
+    index = np.array([5, 0, 3])
+    by_index, by_batch = stepper(index, 7), stepper(index, 7, X[index])
+    assert np.array_equal(by_index.flat(), by_batch.flat()) and by_index.loss == by_batch.loss
+    shifted = X[index] + 0.25
+    direct = model.gradient(shifted, y[index], 64, seed=2, step=7, baseline=True)
+    assert np.array_equal(stepper(index, 7, shifted).flat(), direct.flat())
+
+
+@pytest.mark.parametrize("estimator", ["glr", "pathwise", "backprop"])
+def test_input_noise_is_unclipped_gaussian_keyed_by_seed_and_step(estimator, monkeypatch):
+    """Every step's batch is x + input_noise * z, z from default_rng([seed, step, INPUT_NOISE_TAG])."""
+    from glrnet.method.training import INPUT_NOISE_TAG
+
+    X = np.random.default_rng(0).random((6, 5))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    model = _models_for(estimator)
+    seen = []
+    if estimator == "glr":
+        make = model._gradient_stepper
+
+        def recording_stepper(*args, **kwargs):
+            stepper = make(*args, **kwargs)
+
+            def step(index, noise_step, X_batch=None):
+                seen.append((index.copy(), X_batch))
+                return stepper(index, noise_step, X_batch)
+            return step
+        monkeypatch.setattr(model, "_gradient_stepper", recording_stepper)
+    else:
+        compute = model.pathwise_gradient
+
+        def recording_gradient(X_batch, y_batch, *args, **kwargs):
+            seen.append((None, X_batch))
+            return compute(X_batch, y_batch, *args, **kwargs)
+        monkeypatch.setattr(model, "pathwise_gradient", recording_gradient)
+    glrnet.train(model, X, y, epochs=2, batch_size=6, replications=16, estimator=estimator, seed=3,
+                 input_noise=0.5, progress=False)
+    shuffle = np.random.default_rng(3)
+    assert len(seen) == 2
+    for step, (index, batch) in enumerate(seen):
+        order = shuffle.permutation(6)
+        if index is not None:
+            assert np.array_equal(index, order)
+        z = np.random.default_rng([3, step, INPUT_NOISE_TAG]).standard_normal((6, 5))
+        assert np.array_equal(batch, X[order] + 0.5 * z)
+    assert min(batch.min() for _, batch in seen) < 0 or max(batch.max() for _, batch in seen) > 1   # not clipped
+
+
+def test_step_callback_stops_after_an_update_and_records_the_partial_epoch(tiny_problem):
+    X, y = tiny_problem                      # 7 samples, batches of 3: 3 steps per epoch
+    snapshots = {}
+
+    def keep(step, model):
+        snapshots[step] = [p.copy() for p in model.get_parameters()]
+        return False
+    full = _models_for("glr")
+    full_history = glrnet.train(full, X, y, epochs=3, batch_size=3, replications=16, progress=False, step_callback=keep)
+    assert sorted(snapshots) == list(range(1, 10)) and full_history.steps == 9
+
+    epochs_seen = []
+    model = _models_for("glr")
+    history = glrnet.train(model, X, y, epochs=3, batch_size=3, replications=16, progress=False, X_val=X, y_val=y,
+                           eval_replications=10, step_callback=lambda step, m: step == 5,
+                           callback=lambda epoch, h: epochs_seen.append(epoch))
+    assert history.steps == 5 and history.epoch == [1, 2] and epochs_seen == [1, 2]
+    assert len(history.train_loss) == len(history.val_loss) == len(history.seconds) == 2
+    assert history.train_loss[0] == full_history.train_loss[0]
+    assert history.train_loss[1] != full_history.train_loss[1]          # two of the epoch's three steps
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_parameters(), snapshots[5]))
+    assert history.val_loss[1] == model.evaluate(X, y, 10, step=glrnet.method.network.validation_step(2))["loss"]
+
+
+def test_step_callback_builds_an_accuracy_matched_baseline(default_data):
+    d = default_data
+    target = 0.7
+    accuracies = []
+
+    def reached(step, model):
+        accuracies.append(model.score(d.X_test, d.y_test))
+        return accuracies[-1] >= target
+    model = glrnet.baseline_network([196, 20, 10], seed=0)
+    history = glrnet.train(model, d.X_train, d.y_train, epochs=5, learning_rate=0.1, optimizer="momentum",
+                           estimator="backprop", progress=False, step_callback=reached)
+    assert history.steps == len(accuracies) < 5 * 36
+    assert model.score(d.X_test, d.y_test) == accuracies[-1] >= target > max(accuracies[:-1], default=0.0)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"input_noise": -0.1}, ValueError, "input_noise"),
+    ({"input_noise": float("nan")}, ValueError, "input_noise"),
+    ({"input_noise": "0.1"}, TypeError, "input_noise"),
+    ({"step_callback": 3}, TypeError, "step_callback"),
+])
+def test_input_noise_and_step_callback_are_checked_before_training(kwargs, error, match, tiny_problem):
+    X, y = tiny_problem
+    model = _models_for("glr")
+    before = [p.copy() for p in model.get_parameters()]
+    with pytest.raises(error, match=match):
+        glrnet.train(model, X, y, epochs=1, replications=8, progress=False, **kwargs)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_parameters()))

@@ -317,9 +317,11 @@ class MLP:
                            out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
 
     def _gradient_stepper(self, X, y, batch_size, replications, *, seed, baseline, antithetic, n_threads):
-        """For train(): every argument checked once, then ``stepper(index, step)``, the GLR gradient of
-        the rows ``index`` with noise step ``step``: one kernel call without per-step checks (train
-        checks the parameters after every update).  The same bits as :meth:`gradient`."""
+        """For train(): every argument checked once, then ``stepper(index, step, X_batch=None)``, the GLR
+        gradient of the rows ``index`` with noise step ``step``: one kernel call without per-step checks
+        (train checks the parameters after every update).  The same bits as :meth:`gradient`.
+        ``X_batch``, if given, replaces ``X[index]`` as the inputs (finite, ``len(index)`` rows: train's
+        data augmentation); the labels stay ``y[index]``."""
         X = check_features(X, self.n_inputs)
         y = check_labels(y, X.shape[0], self.n_classes)
         replications, seed, _, flags, threads = self._check_run(replications, seed, 0, baseline, antithetic,
@@ -329,8 +331,9 @@ class MLP:
         self._kernel_levels()
         X32, code = np.ascontiguousarray(X, dtype=np.float32), LOSS_CODES[self.loss]
 
-        def stepper(index, step):
-            out = _glrcore.estimate(**self._kernel_levels(checked=False), X=X32[index], y=y[index], loss=code,
+        def stepper(index, step, X_batch=None):
+            inputs = X32[index] if X_batch is None else np.ascontiguousarray(X_batch, dtype=np.float32)
+            out = _glrcore.estimate(**self._kernel_levels(checked=False), X=inputs, y=y[index], loss=code,
                                     replications=replications, seed=seed, step=step, flags=flags, n_threads=threads)
             return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"])
 

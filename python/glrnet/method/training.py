@@ -15,6 +15,9 @@ from .network import MAX_REPLICATIONS, STEP_PERIOD, validation_step
 from .optim import SCHEDULES, learning_rate_at, make_optimizer
 
 ESTIMATORS = ("glr", "pathwise", "backprop")
+# The Gaussian data augmentation of step n draws from default_rng([seed, n, INPUT_NOISE_TAG]): a
+# stream of its own, apart from the shuffling generator and the kernel's neuronal noise.
+INPUT_NOISE_TAG = 0x1A7A
 
 __all__ = ["train", "History", "DivergenceError"]
 
@@ -53,7 +56,7 @@ class History:
 def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learning_rate=0.1,
           schedule="constant", optimizer="sgd", momentum=0.9, baseline=False, antithetic=False,
           seed=0, X_val=None, y_val=None, eval_replications=100, n_threads=None, progress=True,
-          batch_reduction="mean", callback=None, estimator="glr") -> History:
+          batch_reduction="mean", callback=None, estimator="glr", input_noise=0.0, step_callback=None) -> History:
     """Train ``model`` (an MLP) in place with mini-batch GLR stochastic approximation.
 
     Each step draws a mini-batch (shuffled every epoch with ``seed``), estimates the
@@ -73,6 +76,20 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     estimator.  ``"backprop"`` is the same estimator by its usual name; on a network
     without noise (:func:`~glrnet.method.network.baseline_network`) it is exact
     backpropagation.  ``baseline`` and ``antithetic`` apply to GLR only.
+
+    ``input_noise`` is the standard deviation of a Gaussian data augmentation: at step n
+    every image of the mini-batch is replaced by ``x + input_noise * z``, z ~ N(0, I) drawn
+    from ``numpy.random.default_rng([seed, n, INPUT_NOISE_TAG])``, without clipping (the
+    training of the base classifier of randomized smoothing, Cohen, Rosenfeld & Kolter 2019,
+    Section 4; certify it with :func:`glrnet.robustness.certify`).  It applies to the
+    three estimators alike; ``input_noise=0`` draws nothing and gives the same bits as before.
+
+    ``step_callback(step, model)`` runs after every update (``step``: the number of updates
+    done so far, ``model``: the updated model); returning True stops training there.  The
+    epoch it stops is recorded like a full one, over the mini-batches it did: its training
+    loss and accuracy average those steps, its validation is the stopped model's, and
+    ``callback`` is called for it; ``history.steps`` is the number of updates made.  (To
+    stop a baseline once it reaches a target accuracy, say.)
     """
     if model is None or not hasattr(model, "pathwise_gradient"):
         raise TypeError(f"model must be a glrnet.MLP, got {type(model).__name__}")
@@ -100,6 +117,8 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     if not glr and (baseline or antithetic):
         raise ValueError("baseline and antithetic apply to the GLR estimator only")
     check_option(batch_reduction, "batch_reduction", ("mean", "sum"))
+    input_noise = check_real(input_noise, "input_noise", minimum=0.0, maximum=1e30)   # noisy inputs stay float32
+    step_callback = check_callable(step_callback, "step_callback")
     # the noise-related options are checked once, before the first epoch, not at every step
     glr_step = model._gradient_stepper(X, y, batch_size, replications, seed=seed, baseline=baseline,
                                        antithetic=antithetic, n_threads=n_threads) if glr else None
@@ -117,14 +136,16 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
             order = rng.permutation(n)
             loss_sum = acc_sum = 0.0
             seen = 0
+            stop = False
             for first in range(0, n, batch_size):
                 index = order[first:first + batch_size]
                 lr = learning_rate_at(learning_rate, schedule, step, total_steps)
+                batch = None if input_noise == 0.0 else _augmented(X[index], input_noise, seed, step)
                 if glr_step is not None:
-                    est = glr_step(index, step % STEP_PERIOD)
+                    est = glr_step(index, step % STEP_PERIOD, batch)
                 else:
-                    est = model.pathwise_gradient(X[index], y[index], replications, seed=seed,
-                                                  step=step % STEP_PERIOD)
+                    est = model.pathwise_gradient(X[index] if batch is None else batch, y[index], replications,
+                                                  seed=seed, step=step % STEP_PERIOD)
                 grads = [g for pair in zip(est.weights, est.biases) for g in pair]
                 if batch_reduction == "sum":      # gradient of the summed mini-batch loss
                     grads = [g * len(index) for g in grads]
@@ -137,6 +158,9 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{loss_sum / seen:.4f}", acc=f"{acc_sum / seen:.3f}",
                                     refresh=False)
+                if step_callback is not None and step_callback(step, model):
+                    stop = True
+                    break
             history.epoch.append(epoch)
             history.train_loss.append(loss_sum / seen)
             history.train_accuracy.append(acc_sum / seen)
@@ -155,12 +179,18 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                 bar.write(f"epoch {epoch}: training loss {history.train_loss[-1]:.4f} | validation loss "
                           f"{history.val_loss[-1]:.4f}, accuracy {history.val_prediction_accuracy[-1]:.3f} "
                           f"(prediction with the noise averaged over {eval_replications} draws)", file=sys.stderr)
-            if callback is not None and callback(epoch, history):
+            if (callback is not None and callback(epoch, history)) or stop:
                 break
     finally:
         if bar is not None:
             bar.close()
     return history
+
+
+def _augmented(batch, input_noise, seed, step):
+    """The mini-batch of step ``step`` with Gaussian data augmentation (float64, not clipped)."""
+    rng = np.random.default_rng([seed, step, INPUT_NOISE_TAG])
+    return batch + input_noise * rng.standard_normal(batch.shape)
 
 
 def _guarded_step(optimizer, params, grads, lr, step, epoch):
