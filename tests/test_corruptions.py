@@ -5,9 +5,12 @@ import pytest
 from scipy import ndimage
 
 from glrnet.robustness.corruptions import (
+    AUTHORS_CONSTANTS,
     CONSTANTS,
+    CORRUPTION_PRESETS,
     CORRUPTIONS,
     PAPER_CORRUPTIONS,
+    PRESET_CONSTANTS,
     RANDOM_CORRUPTIONS,
     SEVERITIES,
     corrupt,
@@ -285,3 +288,187 @@ def test_mean_corruption_accuracy_of_a_model_predicting_probabilities(data, net)
     X, y = X[:40], y[:40]
     assert (mean_corruption_accuracy(Probabilities(), X, y, names=["contrast"])
             == mean_corruption_accuracy(net, X, y, names=["contrast"]))
+
+
+# ------------------------------------------------------------ the authors' preset
+# Transcriptions of RobustnessTest/noise_generate_adv.py (github.com/LX-doctorAI1/GLR_ADV), one image at
+# a time as they run it, with their np.random draws replaced by the same draws from default_rng(seed).
+AUTHORS = CORRUPTION_PRESETS["authors"]
+
+
+@pytest.fixture(scope="module")
+def mnist28():
+    """A few 28x28 MNIST test images (the size the authors corrupt), float32 as torchvision gives them."""
+    from glrnet import datasets
+
+    return datasets.load(seed=0, size=28, limit=40).X_test[:8].reshape(-1, 28, 28)
+
+
+def _skimage_gaussian_multichannel(image, sigma):
+    """skimage.filters.gaussian(image, sigma=sigma, multichannel=True) of skimage 0.14-0.18, as written there."""
+    sigma = [sigma] * (image.ndim - 1)
+    if len(sigma) != image.ndim:
+        sigma = np.concatenate((np.asarray(sigma), [0]))
+    return ndimage.gaussian_filter(image, sigma, mode="nearest", cval=0, truncate=4.0)
+
+
+_AUTHORS_GLASS = [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)]
+
+
+def _authors_corrupt(imgs, name, severity, seed):
+    """Their main loop: float32 x * 255 -> float64 -> corruption -> / 255 -> float32 -> clamp(0, 1)."""
+    rng = np.random.default_rng(seed)
+    n, h, w = imgs.shape
+    if name == "gaussian_noise":
+        normal = rng.standard_normal(imgs.shape)
+    elif name == "impulse_noise":
+        flip_draw, salt_draw = rng.random(imgs.shape), rng.random(imgs.shape)
+    elif name == "glass_blur":
+        sigma, max_delta, iterations = _AUTHORS_GLASS[severity - 1]
+        positions = [(hh, ww) for hh in range(h - max_delta, max_delta, -1)   # their 28 - c[1]: the side
+                     for ww in range(w - max_delta, max_delta, -1)]
+        # their (dx, dy) per position and pass; here (dy, dx), per pass for the whole batch
+        offsets = [rng.integers(-max_delta, max_delta, size=(len(positions), 2, n)) for _ in range(iterations)]
+    out = np.empty(imgs.shape, dtype=np.float32)
+    for i in range(n):
+        x = (imgs[i].astype(np.float32) * 255).astype(np.float64)   # xv.numpy() * 255, .astype(np.float)
+        if name == "gaussian_noise":
+            c = [0.04, 0.06, .08, .09, .10][severity - 1]
+            x = np.array(x) / 255.
+            x = np.clip(x + normal[i] * c, 0, 1) * 255
+        elif name == "impulse_noise":
+            c = [.01, .02, .03, .05, .07][severity - 1]
+            image = np.array(x) / 255.                               # sk.util.random_noise(..., mode='s&p')
+            noisy = image.copy()
+            flipped, salted = flip_draw[i] <= c, salt_draw[i] <= 0.5
+            noisy[flipped & salted] = 1
+            noisy[flipped & ~salted] = 0                             # low_clip: the image has no negatives
+            x = np.clip(np.clip(noisy, 0, 1), 0, 1) * 255
+        elif name == "glass_blur":
+            x = np.uint8(_skimage_gaussian_multichannel(np.array(x) / 255., sigma) * 255)
+            for d in offsets:
+                for p, (hh, ww) in enumerate(positions):
+                    dy, dx = d[p, :, i]
+                    h_prime, w_prime = hh + dy, ww + dx
+                    x[hh, ww], x[h_prime, w_prime] = x[h_prime, w_prime], x[hh, ww]
+            x = np.clip(_skimage_gaussian_multichannel(x / 255., sigma), 0, 1) * 255
+        else:
+            c = [.75, .5, .4, .3, 0.15][severity - 1]
+            x = np.array(x) / 255.
+            means = np.mean(x, axis=(0, 1), keepdims=True)
+            x = np.clip((x - means) * c + means, 0, 1) * 255
+        out[i] = np.clip(x.astype(np.float64) / 255, 0, 1)
+    return out
+
+
+def test_authors_preset_names_and_constants():
+    assert tuple(CORRUPTION_PRESETS) == ("glrnet", "authors")
+    assert CORRUPTION_PRESETS["glrnet"] == CORRUPTIONS and AUTHORS == PAPER_CORRUPTIONS
+    assert PRESET_CONSTANTS == {"glrnet": CONSTANTS, "authors": AUTHORS_CONSTANTS}
+    assert set(AUTHORS_CONSTANTS) == set(AUTHORS)
+    assert AUTHORS_CONSTANTS["glass_blur"] == tuple(_AUTHORS_GLASS)
+    for name in AUTHORS:         # every constant differs from glrnet's: the presets are not the same corruptions
+        assert all(a != g for a, g in zip(AUTHORS_CONSTANTS[name], CONSTANTS[name])), name
+
+
+@pytest.mark.parametrize("name", AUTHORS)
+@pytest.mark.parametrize("size", [28, 14])
+def test_authors_corruptions_match_a_transcription_of_their_code(data, mnist28, name, size):
+    """At their 28x28 and at our 14x14, every severity equals the per-image transcription to float32 precision."""
+    imgs = mnist28 if size == 28 else data[2][:8].reshape(-1, 14, 14)
+    for severity in SEVERITIES:
+        ours = corrupt(imgs, name, severity, seed=7, preset="authors")
+        ref = _authors_corrupt(imgs, name, severity, seed=7)
+        assert ours.dtype == np.float32 and ours.shape == imgs.shape
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=np.finfo(np.float32).eps)
+        assert not np.array_equal(ours, imgs.astype(np.float32))
+
+
+def test_authors_glass_blur_blurs_vertically_and_quantises(data):
+    """Two facts of their glass blur the transcription relies on, checked against the definitions."""
+    imgs = data[2][:8].reshape(-1, 14, 14)
+    # skimage's multichannel=True on a 2-D image: (sigma, 0), the second axis is left alone
+    line = np.zeros((14, 14))
+    line[7, :] = 1.0
+    blurred = _skimage_gaussian_multichannel(line, 0.4)
+    assert np.all(blurred[6] > 0) and np.all(blurred[:, 0] == blurred[:, 5])
+    # the output at severity 1 (sigma .05: the blurs are the identity) holds only 256 grey levels
+    out = corrupt(imgs, "glass_blur", 1, seed=0, preset="authors").astype(np.float64)
+    np.testing.assert_allclose(out * 255, np.round(out * 255), rtol=0, atol=1e-4)
+    assert not np.allclose(imgs * 255, np.round(imgs * 255), atol=1e-4)   # whereas the 14x14 input does not
+
+
+def test_authors_perturbation_and_severity(data):
+    """The noises and contrast perturb more at every severity; their glass blur does not (see the docstring)."""
+    X = data[2][:200]
+    size = {name: [np.abs(corrupt(X, name, s, seed=0, preset="authors") - X).mean() for s in SEVERITIES]
+            for name in AUTHORS}
+    for name in ("gaussian_noise", "impulse_noise", "contrast"):
+        assert all(b > a for a, b in zip(size[name], size[name][1:])), (name, size[name])
+    glass = size["glass_blur"]
+    assert min(glass[3:]) > max(glass[:3])            # two shuffle passes (severities 4, 5) beat one
+    assert glass[2] < glass[0] and glass[4] < glass[3]  # at equal passes a larger sigma perturbs less
+    # the authors' constants are weaker than glrnet's for the noises and contrast, severity by severity
+    for name in ("gaussian_noise", "impulse_noise", "contrast"):
+        ours = [np.abs(corrupt(X, name, s, seed=0) - X).mean() for s in SEVERITIES]
+        assert all(a < g for a, g in zip(size[name], ours)), name
+
+
+def test_authors_common_random_numbers_and_reproducibility(data):
+    X = data[2][:50]
+    for name in AUTHORS:
+        a = corrupt(X, name, 3, seed=11, preset="authors")
+        np.testing.assert_array_equal(a, corrupt(X, name, 3, seed=11, preset="authors"))
+        assert np.array_equal(a, corrupt(X, name, 3, seed=12, preset="authors")) == (name not in RANDOM_CORRUPTIONS)
+    # Gaussian noise: the same z at every severity, where neither severity clips
+    low, high = (corrupt(X, "gaussian_noise", s, seed=3, preset="authors").astype(np.float64) for s in (1, 5))
+    inside = (low > 0) & (low < 1) & (high > 0) & (high < 1)
+    assert inside.mean() > 0.2
+    np.testing.assert_allclose(((high - X) / 0.10)[inside], ((low - X) / 0.04)[inside], rtol=0, atol=1e-5)
+    # impulse noise: the pixels hit at severity 1 are hit (and set alike) at severity 5
+    X = np.full((100, 196), 0.5)
+    hit1, hit5 = (corrupt(X, "impulse_noise", s, seed=3, preset="authors") for s in (1, 5))
+    changed = hit1 != np.float32(0.5)
+    assert changed.any() and np.array_equal(hit1[changed], hit5[changed])
+    assert (hit5 != np.float32(0.5)).sum() > changed.sum()
+
+
+def test_authors_preset_in_corrupt_all_and_mean_corruption_accuracy(data, net):
+    _, _, X, y = data
+    X, y = X[:200], y[:200]
+    out = {(n, s): Xc for n, s, Xc in corrupt_all(X, seed=2, preset="authors")}
+    assert set(out) == {(n, s) for n in AUTHORS for s in SEVERITIES}
+    np.testing.assert_array_equal(out["glass_blur", 4], corrupt(X, "glass_blur", 4, seed=2, preset="authors"))
+    res = mean_corruption_accuracy(net, X, y, seed=2, preset="authors")
+    assert list(res) == list(AUTHORS)
+    for name in AUTHORS:
+        manual = [np.mean(net.predict(corrupt(X, name, s, seed=2, preset="authors")) == y) for s in SEVERITIES]
+        assert res[name][1] == manual and res[name][0] == pytest.approx(np.mean(manual))
+    # flattened 28x28 rows work with image_shape, as 3-D images do
+    big = np.repeat(np.repeat(X[:3].reshape(-1, 14, 14), 2, axis=1), 2, axis=2)
+    np.testing.assert_array_equal(corrupt(big.reshape(3, -1), "glass_blur", 2, image_shape=(28, 28), preset="authors"),
+                                  corrupt(big, "glass_blur", 2, preset="authors").reshape(3, -1))
+
+
+def test_bad_preset_and_names_outside_the_preset(data, net):
+    _, _, X, y = data
+    X = X[:4]
+    msg = r"preset must be one of \['glrnet', 'authors'\], got 'paper'"
+    with pytest.raises(ValueError, match=msg):
+        corrupt(X, "contrast", 1, preset="paper")
+    with pytest.raises(ValueError, match=msg):
+        list(corrupt_all(X, preset="paper"))
+    with pytest.raises(ValueError, match=msg):
+        mean_corruption_accuracy(net, X, y[:4], preset="paper")
+    for bad in (None, ["authors"], 1):
+        with pytest.raises(ValueError, match="preset must be one of"):
+            corrupt(X, "contrast", 1, preset=bad)
+    four = r"\['gaussian_noise', 'impulse_noise', 'glass_blur', 'contrast'\]"
+    with pytest.raises(ValueError, match=rf"name must be one of {four}, got 'shot_noise'"):
+        corrupt(X, "shot_noise", 1, preset="authors")
+    with pytest.raises(ValueError, match=rf"names entries must be one of {four}, got 'pixelate'"):
+        mean_corruption_accuracy(net, X, y[:4], names=["contrast", "pixelate"], preset="authors")
+    with pytest.raises(ValueError, match=rf"names entries must be one of {four}, got 'brightness'"):
+        list(corrupt_all(X, names="brightness", preset="authors"))
+    with pytest.raises(ValueError, match="severity"):
+        corrupt(X, "glass_blur", 6, preset="authors")
