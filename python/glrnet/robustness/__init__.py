@@ -7,11 +7,18 @@ reporting its accuracy on them.
 module         what it holds
 =============  ======================================================================
 models         the models under test: :class:`NoisyModel` (a GLR network with its
-               noise kept at prediction, and its likelihood-ratio input gradient),
-               :class:`SmoothedSurrogate` (the noise-averaged stand-in, BPDA) and
-               :func:`transfer_accuracy`
+               noise kept at prediction; its likelihood-ratio or BPDA input gradient,
+               averaged over ``eot_draws`` (EOT); its account of model calls),
+               :class:`SmoothedSurrogate` (the noise-averaged stand-in, BPDA), the DLR
+               loss and :func:`transfer_accuracy`
 attacks        adversarial perturbations: FGSM, L-inf PGD, box-constrained L-BFGS,
                and the accuracy-versus-eps curves of the transfer setting (Fig. 4)
+adaptive       the adaptive attacks of a randomised defence's evaluation: APGD-CE and
+               APGD-DLR (Croce & Hein 2020) and the Square attack (Andriushchenko et
+               al. 2020), L-inf
+smoothing     randomised-smoothing certification (Cohen et al. 2019): the smoothed
+               classifier's prediction and its certified L2 radius, with
+               Clopper-Pearson bounds
 corruptions    natural corruptions of the images (ImageNet-C style, five severities)
                and the mean corruption accuracy of Eq. (6) (Table II)
 art            glrnet models as classifiers of the Adversarial Robustness Toolbox
@@ -24,7 +31,12 @@ the backpropagation baseline, a :class:`NoisyModel` or a :class:`SmoothedSurroga
 or an ART classifier, or a foreign model whose ``loss_gradient`` returns the gradient
 alone (see :mod:`.attacks`).
 """
-from . import art, attacks, corruptions
+from . import adaptive, art, attacks, corruptions, smoothing
+from .adaptive import apgd, square
 from .models import NoisyModel, SmoothedSurrogate, transfer_accuracy
+from .smoothing import (CertifyResult, SmoothedPrediction, certified_accuracy, certify, clopper_pearson_lower,
+                        predict_smoothed)
 
-__all__ = ["NoisyModel", "SmoothedSurrogate", "art", "attacks", "corruptions", "transfer_accuracy"]
+__all__ = ["CertifyResult", "NoisyModel", "SmoothedPrediction", "SmoothedSurrogate", "adaptive", "apgd", "art",
+           "attacks", "certified_accuracy", "certify", "clopper_pearson_lower", "corruptions", "predict_smoothed",
+           "smoothing", "square", "transfer_accuracy"]

@@ -51,6 +51,9 @@ Attacks
     s.t. ``X + delta in [0, 1]``, solved with scipy's L-BFGS-B for a whole
     batch of images per call and a per-image search over ``c``.
 
+The adaptive attacks of Croce & Hein (2020, APGD) and Andriushchenko et al. (2020, Square)
+are in :mod:`glrnet.robustness.adaptive`; they use this module's model protocol.
+
 Evaluation helpers
 ------------------
 :func:`accuracy_under_attack` and :func:`eps_curve` (the paper's transfer
@@ -234,9 +237,10 @@ def _n_classes(model, X: np.ndarray) -> int | None:
     return k
 
 
-def _prepare(model, X, y, seed=0, name="model"):
-    """The model in the attacks' protocol, the checked X (a float64 copy), y and seed."""
-    model = _as_model(model, name)
+def _prepare(model, X, y, seed=0, name="model", *, gradients=True):
+    """The model in the attacks' protocol, the checked X (a float64 copy), y and seed (``gradients``:
+    a gradient attack's model, else a query attack's, which needs ``predict`` or ``predict_proba`` only)."""
+    model = _as_model(model, name, gradients=gradients)
     X = check_images(X, "X")
     y = check_labels(y, X.shape[0], _declared_n_classes(model, ("n_classes",)))
     return model, X, y, check_seed(seed)
