@@ -25,7 +25,8 @@ def test_writes_tables_json_and_figures(quick_run):
     out, result = quick_run
     for name in ("table1.md", "table2.md", "results.json", "results.csv", "fig2_activations.png",
                  "fig5_loss_curves.png", "fig6_adversarial_pairs.png", "fig7_gaussian_noise.png", "eps_curves.png",
-                 "corruption_severity.png"):
+                 "corruption_severity.png", "table1_adaptive.md", "sanity_checks.md", "certification.md",
+                 "certification.png", "table2_authors.md"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "fig2_activations.png").read_bytes()[:4] == b"\x89PNG"
     assert "Table I" in result.stdout and "Table II" in result.stdout
@@ -38,13 +39,16 @@ def test_results_are_complete_and_consistent(quick_run):
     out, _ = quick_run
     results = json.loads((out / "results.json").read_text())
     summary, seed0 = results["summary"], results["per_seed"][0]
-    assert set(seed0["models"]) == {protocol.BASELINE} | {v.key for v in reproduce.VARIANTS}
+    assert set(seed0["models"]) == set(protocol.BP_MODELS) | {v.key for v in reproduce.VARIANTS}
     for name, entry in seed0["models"].items():
         for key in ("original", "transfer_fgsm", "transfer_lbfgs", "whitebox_fgsm", "whitebox_pgd", "whitebox_worst"):
             assert 0.0 <= entry[key] <= 1.0, (name, key)
         white_box = [v for k, v in entry.items() if k.startswith("whitebox_") and not k.endswith("curve")]
         assert entry["whitebox_worst"] <= min(white_box)
-        assert ("whitebox_pgd_smoothed" in entry) == (name != protocol.BASELINE)   # BPDA for GLR networks
+        glr = name not in protocol.BP_MODELS
+        assert ("whitebox_pgd_smoothed" in entry) == glr                             # BPDA for GLR networks
+        assert ("corruptions_authors_noise_free" in entry) == glr and ("original_noise_free" in entry) == glr
+        assert set(entry["corruptions_authors"]) == {"gaussian_noise", "impulse_noise", "glass_blur", "contrast"}
         assert len(entry["corruptions"]) == 10
         for corruption in entry["corruptions"].values():
             assert len(corruption["by_severity"]) == 5
@@ -213,7 +217,8 @@ def test_a_setting_removed_since_the_cache_was_written_is_named(tmp_path):
         protocol._check_cache_settings(str(tmp_path), None, reproduce.PAPER)
 
 
-@pytest.mark.parametrize("option", [["--epochs", "0"], ["--limit", "-1"], ["--replications", "0"]])
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--limit", "-1"], ["--replications", "0"],
+                                    ["--eot-draws", "0"]])
 def test_bad_overrides(option, tmp_path):
     result = subprocess.run([sys.executable, "-m", "glrnet", "reproduce", "--out", str(tmp_path), *option],
                             capture_output=True, text=True, timeout=60, check=False)
@@ -318,3 +323,88 @@ def test_out_dir_that_is_not_a_folder_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="not a folder"):
         reproduce.run(None, str(tmp_path / "file"), quick=True, progress=False)
+
+
+def test_adaptive_attacks_worst_case_and_costs(quick_run):
+    """Every model meets every adaptive attack; the worst case over them counts an image only if it
+    survives all (so it is at most each attack's accuracy and within its interval); costs are counted."""
+    out, _ = quick_run
+    seed0 = json.loads((out / "results.json").read_text())["per_seed"][0]
+    settings = reproduce.QUICK
+    for name, entry in seed0["models"].items():
+        adaptive = entry["adaptive"]
+        glr = name not in protocol.BP_MODELS
+        assert adaptive["images"] == min(settings.adaptive_images, seed0["n_attack"])
+        assert adaptive["eps"] == pytest.approx(seed0["fgsm_eps"])
+        expected = {"fgsm_eot_lr", "fgsm_eot_bpda", "pgd_smoothed", "pgd_eot_lr", "pgd_eot_bpda", "apgd_ce_eot_lr",
+                    "apgd_ce_eot_bpda", "apgd_dlr_eot_bpda", "square"} if glr else \
+            {"fgsm", "pgd", "apgd_ce", "apgd_dlr", "square"}
+        assert set(adaptive["attacks"]) == expected
+        accuracies = [a["accuracy"] for a in adaptive["attacks"].values()]
+        assert adaptive["worst"] <= min(accuracies + [adaptive["original"]])
+        low, high = adaptive["worst_interval"]
+        assert low <= adaptive["worst"] <= high
+        assert entry["whitebox_worst"] >= 0.0 and table_cell_present(out, name)
+        for key, attack in adaptive["attacks"].items():
+            cost = attack["cost"]
+            passes = (cost["gradient_draws"] + cost["predict_draws"]) if glr else \
+                cost["gradient_rows"] + cost["predict_rows"]
+            assert passes > 0 and (attack["attack"] == "square") == (cost.get("gradient_rows") == 0), (name, key)
+            assert ("accuracy_attacker_noise" in attack) == glr
+        sanity = adaptive["sanity"]
+        assert {"unbounded", "iterative_beats_single_step", "more_steps", "more_restarts"} <= set(sanity)
+        assert ("more_eot_draws" in sanity) == glr and ("attacked_is_judged" in sanity) == glr
+        assert sanity["unbounded"]["eps"] == list(settings.sanity_eps)
+        assert all(isinstance(check["holds"], bool) for k, check in sanity.items() if k != "images")
+
+
+def table_cell_present(out, name):
+    return protocol.LABELS[name] in (out / "table1_adaptive.md").read_text()
+
+
+def test_certification_of_the_models_trained_with_input_noise(quick_run):
+    out, _ = quick_run
+    seed0 = json.loads((out / "results.json").read_text())["per_seed"][0]
+    settings = reproduce.QUICK
+    certified = {name for name, entry in seed0["models"].items() if "certification" in entry}
+    assert certified == set(protocol.CERTIFIED)
+    for name in certified:
+        record = seed0["models"][name]["certification"]
+        assert record["radii"] == list(settings.certify_radii) and record["n"] == settings.certify_n
+        accuracy = record["certified_accuracy"]
+        assert all(a >= b for a, b in zip(accuracy, accuracy[1:]))      # fewer images at larger radii
+        assert accuracy[0] <= 1.0 - record["abstained"] + 1e-12        # an abstention is an error
+    table = (out / "certification.md").read_text()
+    assert all(protocol.LABELS[name] in table for name in certified)
+
+
+def test_attackers_draw_noise_independent_of_the_judge():
+    from glrnet.method.network import MLP
+    from glrnet.reproduce import evaluation
+
+    net = MLP([4, 3, 2], seed=0)
+    judge = evaluation.judge(net, True, reproduce.QUICK, seed=5, threads=1)
+    attackers = [evaluation._attacker(net, reproduce.QUICK, 5, 1, gradient, offset=i)
+                 for i, gradient in enumerate(("likelihood_ratio", "bpda", "smoothed"))]
+    seeds = {judge.seed, *(a.seed for a in attackers)}
+    assert len(seeds) == 4
+    assert all(a.predict_replications == judge.predict_replications for a in attackers)
+    X = np.random.default_rng(0).uniform(size=(200, 4))
+    assert not np.array_equal(judge.predict_proba(X), attackers[0].predict_proba(X))
+
+
+def test_accuracy_matched_bp_stops_at_the_target():
+    from glrnet import datasets
+    from glrnet.reproduce import runner
+
+    data = datasets.load(None, seed=0, limit=1500, test_fraction=0.4)
+
+    class Target:
+        metadata = {"history": {"val_prediction_accuracy": [0.1, 0.6]}}
+
+    d, c = data.X_train.shape[1], data.n_classes
+    matched = runner._train_bp(data, [d, 20, c], "sigmoid", 5, 0.1, 0, False, target=Target())
+    full = runner._train_bp(data, [d, 20, c], "sigmoid", 5, 0.1, 0, False)
+    assert matched.metadata["accuracy"] >= 0.6 and matched.metadata["matched_accuracy"] == 0.6
+    assert matched.metadata["steps"] % runner.MATCH_EVERY == 0
+    assert matched.metadata["steps"] < full.metadata["history"]["steps"]

@@ -29,6 +29,9 @@ def add_parser(sub):
                         "as in the paper)")
     p.add_argument("--limit", type=int, default=None,
                    help="override the number of images used (paper: 10,000; 0: all the data holds)")
+    p.add_argument("--eot-draws", type=int, default=None,
+                   help="override the noise draws averaged per gradient of the adaptive attacks (EOT; paper "
+                        "settings: 20, AutoAttack's randomised version)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--report-only", action="store_true",
                    help="train and evaluate nothing: rewrite the tables, results.csv and the figures that "
@@ -63,6 +66,10 @@ def _run(args):
         if args.epochs < 1:
             raise ValueError("--epochs must be >= 1")
         settings = replace(settings, epochs=args.epochs, zero_one_epochs=2 * args.epochs, bp_epochs=args.epochs)
+    if args.eot_draws is not None:
+        if args.eot_draws < 1:
+            raise ValueError("--eot-draws must be >= 1")
+        settings = replace(settings, eot_draws=args.eot_draws)
     if args.limit is not None:
         if args.limit < 0:
             raise ValueError("--limit must be >= 0")

@@ -13,8 +13,8 @@ import numpy as np
 from .._files import TEMPORARY_PREFIX, atomic_write_json, locked_folder, read_json, remove_stale_temporaries
 from .._progress import log
 
-__all__ = ["BASELINE", "FIG6_MODEL", "LABELS", "PAPER", "QUICK", "VARIANTS", "Settings", "Variant", "data_identity",
-           "locked_out_dir"]
+__all__ = ["BASELINE", "BP_AUGMENTED", "BP_MATCHED", "BP_MODELS", "CERTIFIED", "FIG6_MODEL", "LABELS", "MATCHED_TO",
+           "PAPER", "QUICK", "VARIANTS", "Settings", "Variant", "data_identity", "locked_out_dir"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,21 @@ class Settings:
     lbfgs_max_iter: int = 100
     variance_reduction: bool = False    # GLR training with the leave-one-out baseline (not in the paper)
     pathwise_replications: int = 100    # noise draws per sample of the pathwise control (low variance)
+    # the adaptive attacks (beyond the paper; Carlini et al. 2019), at the calibrated FGSM eps
+    adaptive_images: int = 500          # the first images of the attack set
+    eot_draws: int = 20                 # noise draws averaged per attack gradient (AutoAttack's rand version)
+    eot_gradient_replications: int = 100   # draws in one likelihood-ratio estimate of an EOT average
+    apgd_steps: int = 100
+    square_queries: int = 5_000
+    sanity_images: int = 100
+    sanity_eps: tuple = (0.3, 0.5, 1.0)
+    # Gaussian data augmentation (the standard cheap defence) and randomized-smoothing certification
+    input_noise: float = 0.25           # sigma of the input noise, in training and in certification
+    certify_images: int = 500
+    certify_n0: int = 100               # Cohen et al.'s N0, N and alpha
+    certify_n: int = 100_000
+    certify_alpha: float = 0.001
+    certify_radii: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 
 
 PAPER = Settings()
@@ -52,7 +67,10 @@ PAPER = Settings()
 QUICK = Settings(limit=2000, epochs=8, zero_one_epochs=12, replications=500, bp_epochs=8,
                  attack_images=200, lbfgs_images=50, eps_grid=(0.1, 0.2, 0.3), predict_replications=20,
                  gradient_replications=200, pgd_steps=3, corruption_images=100, lbfgs_max_iter=30,
-                 variance_reduction=True, pathwise_replications=20)
+                 variance_reduction=True, pathwise_replications=20, adaptive_images=40, eot_draws=2,
+                 eot_gradient_replications=20, apgd_steps=4, square_queries=20, sanity_images=20,
+                 sanity_eps=(0.3, 1.0), certify_images=20, certify_n0=20, certify_n=400,
+                 certify_radii=(0.0, 0.25, 0.5))
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,7 @@ class Variant:
     loss: str = "cross_entropy"
     noise: str = "gaussian"
     estimator: str = "glr"              # "pathwise": backpropagation through the same noise (control)
+    input_noise: bool = False           # trained with Gaussian data augmentation (Settings.input_noise)
 
     def epochs(self, settings: Settings) -> int:
         return settings.zero_one_epochs if self.loss == "zero_one" else settings.epochs
@@ -84,9 +103,21 @@ VARIANTS = (
     Variant("glr-sigmoid-laplace", "GLR sigmoid, Laplace noise", "sigmoid", noise="laplace"),
     Variant("glr-threshold-laplace", "GLR threshold, Laplace noise", "threshold", noise="laplace"),
     Variant("pathwise-sigmoid", "noisy sigmoid, pathwise (control)", "sigmoid", estimator="pathwise"),
+    Variant("glr-sigmoid-gauss", "GLR sigmoid, input noise", "sigmoid", input_noise=True),
+    Variant("glr-threshold-gauss", "GLR threshold, input noise", "threshold", input_noise=True),
 )
 BASELINE = "bp-sigmoid"
-LABELS = {BASELINE: "BP sigmoid (baseline)", **{v.key: v.label for v in VARIANTS}}
+#: Baselines that separate the causes (beyond the paper): BP with Gaussian data augmentation, and
+#: BP stopped when it reaches the clean accuracy of MATCHED_TO (less accurate or more robust?).
+BP_AUGMENTED = "bp-gauss"
+BP_MATCHED = "bp-matched"
+MATCHED_TO = "glr-sigmoid"
+BP_MODELS = (BASELINE, BP_AUGMENTED, BP_MATCHED)
+#: The models certified by randomized smoothing: those trained with input noise, and for reference
+#: the BP baseline and the GLR sigmoid network trained without it.
+CERTIFIED = (BASELINE, BP_AUGMENTED, "glr-sigmoid", "glr-sigmoid-gauss", "glr-threshold-gauss")
+LABELS = {BASELINE: "BP sigmoid (baseline)", BP_AUGMENTED: "BP sigmoid, input noise",
+          BP_MATCHED: "BP sigmoid, accuracy-matched", **{v.key: v.label for v in VARIANTS}}
 
 
 #: The lock file that keeps a second ``glrnet reproduce`` out of a folder in use.

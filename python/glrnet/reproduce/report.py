@@ -51,9 +51,22 @@ def aggregate(per_seed):
     for name in models:
         entries = [r["models"][name] for r in per_seed]
         summary["table1"][name] = {key: _mean_std([e[key] for e in entries])
-                                   for key in [k for k, _ in TABLE1_COLUMNS] + ["original_single_draw"]
-                                   if key in entries[0]}
+                                   for key in [k for k, _ in TABLE1_COLUMNS] + ["original_single_draw",
+                                                                                 "original_noise_free"]
+                                   if all(key in e for e in entries)}
         summary["table2"][name] = {c: _mean_std([e["corruptions"][c]["mean"] for e in entries]) for c in CORRUPTIONS}
+        for key in ("corruptions_authors", "corruptions_authors_noise_free", "corruptions_noise_free"):
+            if all(key in e for e in entries):
+                summary.setdefault(f"table2_{key.removeprefix('corruptions_')}", {})[name] = {
+                    c: _mean_std([e[key][c]["mean"] for e in entries]) for c in entries[0][key]}
+        if all("adaptive" in e for e in entries):
+            summary["table1"][name]["adaptive_worst"] = _mean_std([e["adaptive"]["worst"] for e in entries])
+            summary.setdefault("adaptive", {})[name] = {
+                attack: _mean_std([e["adaptive"]["attacks"][attack]["accuracy"] for e in entries])
+                for attack in entries[0]["adaptive"]["attacks"]}
+        if all("certification" in e for e in entries):
+            summary.setdefault("certification", {})[name] = np.mean(
+                [e["certification"]["certified_accuracy"] for e in entries], axis=0).tolist()
         summary["eps_curves"][name] = {
             "transfer": np.mean([e["transfer_fgsm_curve"] for e in entries], axis=0).tolist(),
             "whitebox": np.mean([e["whitebox_fgsm_curve"] for e in entries], axis=0).tolist()}
@@ -73,13 +86,15 @@ def write_tables(per_seed, summary, out_dir, settings):
               f"The noisy networks (GLR and the pathwise control, trained with the same noise by backpropagation "
               f"through it over {settings.pathwise_replications} draws) predict with neuronal noise averaged over "
               f"{settings.predict_replications} draws."), "",
-             "| model | " + " | ".join(label for _, label in TABLE1_COLUMNS) + " | original, one noise draw |",
-             "|---" * (len(TABLE1_COLUMNS) + 2) + "|"]
+             "| model | " + " | ".join(label for _, label in TABLE1_COLUMNS) + " | worst case, every attack "
+             "(adaptive ones included) | original, one noise draw | original, noise-free |",
+             "|---" * (len(TABLE1_COLUMNS) + 4) + "|"]
     for name in models:
         entries = [r["models"][name] for r in per_seed]
         cells = [_cell([e.get(key) for e in entries]) for key, _ in TABLE1_COLUMNS]
-        single = _cell([e.get("original_single_draw") for e in entries])
-        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + f" | {single} |")
+        cells.append(_cell([(e.get("adaptive") or {}).get("worst") for e in entries]))
+        cells += [_cell([e.get(key) for e in entries]) for key in ("original_single_draw", "original_noise_free")]
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     lines += ["", (f"Transfer attacks are crafted on a BP network with two ReLU hidden levels "
                f"({'-'.join(map(str, settings.surrogate_hidden))}; its accuracy on the attacked images: "
                f"{_cell(summary['surrogate_accuracy'])}). Their strength is calibrated so that the BP baseline "
@@ -93,8 +108,14 @@ def write_tables(per_seed, summary, out_dir, settings):
                f"(BPDA: every activation replaced by E[phi(v + r)], smooth even for steps; "
                f"glrnet.robustness.SmoothedSurrogate). PGD: {settings.pgd_steps} steps of "
                f"2.5 eps / {settings.pgd_steps} from a random start, keeping each image's first successful "
-               f"iterate. The worst case counts an image as correct only if it survives every white-box attack.")]
+               f"iterate, judged on the attacker's own noise (independent of the judge's). The worst case counts "
+               f"an image as correct only if it survives every white-box attack; the column after it also counts "
+               f"the adaptive attacks (table1_adaptive.md), on the first {settings.adaptive_images} attacked "
+               f"images.")]
     atomic_write_text(os.path.join(out_dir, "table1.md"), "\n".join(lines) + "\n")
+    _adaptive_tables(per_seed, models, out_dir, settings)
+    _authors_table(per_seed, models, summary, out_dir)
+    _certification_table(per_seed, out_dir, settings)
     ordered = list(PAPER_CORRUPTIONS) + [c for c in CORRUPTIONS if c not in PAPER_CORRUPTIONS]
     lines = [f"# Table II: mean accuracy over five severities (Eq. 6) per corruption ({summary['data']})", "",
              (f"{n} seed(s), mean ± standard deviation. The first four are the corruptions the paper's "
@@ -107,6 +128,138 @@ def write_tables(per_seed, summary, out_dir, settings):
         four = _cell([np.mean([e["corruptions"][c]["mean"] for c in PAPER_CORRUPTIONS]) for e in entries])
         lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + f" | {four} |")
     atomic_write_text(os.path.join(out_dir, "table2.md"), "\n".join(lines) + "\n")
+
+
+ATTACK_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "apgd_ce": "APGD-CE", "apgd_dlr": "APGD-DLR", "square": "Square"}
+GRADIENT_LABELS = {"exact": "exact gradient", "likelihood_ratio": "EOT, likelihood ratio", "bpda": "EOT, BPDA",
+                   "smoothed": "smoothed network (BPDA)"}
+
+
+def _attack_label(record):
+    label = ATTACK_LABELS.get(record["attack"], record["attack"])
+    return label if record["attack"] == "square" else f"{label} ({GRADIENT_LABELS.get(record['gradient'])})"
+
+
+def _per_image_cost(record, images):
+    """Noisy forward passes per attacked image (gradients and predictions), or model calls for BP."""
+    cost = record.get("cost") or {}
+    if "gradient_draws" in cost:
+        return (cost["gradient_draws"] + cost["predict_draws"]) / images
+    return (cost.get("gradient_rows", 0) + cost.get("predict_rows", 0)) / images
+
+
+def _adaptive_tables(per_seed, models, out_dir, settings):
+    """table1_adaptive.md (every attack, its accuracy and cost, the worst case with its interval) and
+    sanity_checks.md, when the run has the adaptive attacks."""
+    if not all("adaptive" in r["models"][name] for r in per_seed for name in models):
+        return
+    n = len(per_seed)
+    first = per_seed[0]["models"]
+    lines = [f"# The adaptive attacks ({per_seed[0]['data']})", "",
+             (f"{n} seed(s), mean ± standard deviation; the first {first[models[0]]['adaptive']['images']} attacked "
+              f"images, L-inf eps = the calibrated FGSM eps of Table I. A noisy network is judged by its "
+              f"prediction with the noise averaged over {settings.predict_replications} draws; every attacker "
+              f"predicts and estimates gradients on its own, independent noise. EOT: each gradient is the "
+              f"average over {settings.eot_draws} noise draws (likelihood ratio: {settings.eot_draws} estimates of "
+              f"{settings.eot_gradient_replications} draws; BPDA: {settings.eot_draws} noisy forward-backward "
+              f"passes with the noise-averaged derivative of step activations). APGD: {settings.apgd_steps} "
+              f"steps, one restart (Croce & Hein 2020); Square: {settings.square_queries} queries "
+              f"(Andriushchenko et al. 2020), no gradient. Cost: noisy forward passes per image (BP: rows in "
+              f"its gradient and prediction calls per image). Worst case: an image counts only if it survives "
+              f"every attack, with the 95 % Clopper-Pearson interval of seed {per_seed[0]['seed']}."), ""]
+    for name in models:
+        attacks = first[name]["adaptive"]["attacks"]
+        lines += [f"## {LABELS.get(name, name)}", "", "| attack | accuracy | on the attacker's own noise | cost per "
+                  "image |", "|---|---|---|---|"]
+        for key, record in attacks.items():
+            values = [r["models"][name]["adaptive"]["attacks"][key] for r in per_seed]
+            own = _cell([v.get("accuracy_attacker_noise") for v in values])
+            lines.append(f"| {_attack_label(record)} | {_cell([v['accuracy'] for v in values])} | {own} | "
+                         f"{_per_image_cost(record, first[name]['adaptive']['images']):,.0f} |")
+        low, high = first[name]["adaptive"]["worst_interval"]
+        lines += [f"| **worst case** | **{_cell([r['models'][name]['adaptive']['worst'] for r in per_seed])}** "
+                  f"({low:.3f}-{high:.3f}) | | |", ""]
+    atomic_write_text(os.path.join(out_dir, "table1_adaptive.md"), "\n".join(lines))
+    checks = [c for c in dict.fromkeys(c for name in models for c in first[name]["adaptive"]["sanity"])
+              if c != "images"]
+    lines = ["# Sanity checks of the attacks (Carlini et al. 2019)", "",
+             (f"On the first {first[models[0]]['adaptive']['sanity']['images']} images of the adaptive set, seed "
+              f"by seed; each cell: whether the check holds in how many seeds, and seed "
+              f"{per_seed[0]['seed']}'s figures. unbounded: PGD accuracy at eps {list(settings.sanity_eps)} "
+              "must end at or below chance; iterative: PGD against FGSM with the same gradient; more steps: "
+              f"APGD-CE at {max(1, settings.apgd_steps // 4)} and {settings.apgd_steps} steps; more restarts: 1 "
+              "and 2; more EOT draws: PGD-EOT (likelihood ratio) with a quarter of the draws and all; attacked "
+              "is judged: the attacker's and the judge's predictions agree on clean images and APGD-CE's "
+              "examples fool both alike (two standard errors)."), "",
+             "| model | " + " | ".join(c.replace("_", " ") for c in checks) + " |", "|---" * (len(checks) + 1) + "|"]
+    for name in models:
+        cells = []
+        for check in checks:
+            found = [r["models"][name]["adaptive"]["sanity"].get(check) for r in per_seed]
+            if found[0] is None:
+                cells.append("-")
+                continue
+            held = sum(bool(f and f["holds"]) for f in found)
+            figures = ", ".join(f"{v:.3f}" for v in _sanity_figures(found[0]))
+            cells.append(f"{'yes' if held == n else 'NO'} ({held}/{n}; {figures})")
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    atomic_write_text(os.path.join(out_dir, "sanity_checks.md"), "\n".join(lines) + "\n")
+
+
+def _sanity_figures(check):
+    """The accuracies a sanity check rests on, in its order."""
+    if "accuracy" in check:
+        return check["accuracy"]
+    if "fgsm" in check:
+        return [check["fgsm"], check["pgd"]]
+    return [check["clean_agreement"], check["judge_accuracy"], check["attacker_noise_accuracy"]]
+
+
+def _authors_table(per_seed, models, summary, out_dir):
+    """table2_authors.md: the authors' corruption definitions, noise-averaged and noise-free."""
+    if "table2_authors" not in summary:
+        return
+    names = list(next(iter(summary["table2_authors"].values())))
+    lines = [f"# Table II with the authors' corruption definitions ({summary['data']})", "",
+             ("The constants of the authors' public code (LX-doctorAI1/GLR_ADV, CIFAR-10-C's, vertical glass blur "
+              "rounded to uint8) on glrnet's 14 x 14 images; mean accuracy over the five severities. Noisy "
+              "networks: first with the noise averaged, then without noise, as the authors' code predicts."), "",
+             "| model | " + " | ".join(f"{c.replace('_', ' ')}" for c in names) + " | mean | "
+             + " | ".join(f"{c.replace('_', ' ')}, noise-free" for c in names) + " | mean, noise-free |",
+             "|---" * (2 * len(names) + 3) + "|"]
+    for name in models:
+        entries = [r["models"][name] for r in per_seed]
+        row = []
+        for key in ("corruptions_authors", "corruptions_authors_noise_free"):
+            if not all(key in e for e in entries):
+                row += ["-"] * (len(names) + 1)
+                continue
+            row += [_cell([e[key][c]["mean"] for e in entries]) for c in names]
+            row.append(_cell([np.mean([e[key][c]["mean"] for c in names]) for e in entries]))
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(row) + " |")
+    atomic_write_text(os.path.join(out_dir, "table2_authors.md"), "\n".join(lines) + "\n")
+
+
+def _certification_table(per_seed, out_dir, settings):
+    """certification.md: certified accuracy against the L2 radius (randomized smoothing)."""
+    names = [k for k, v in per_seed[0]["models"].items() if "certification" in v]
+    if not names:
+        return
+    first = per_seed[0]["models"][names[0]]["certification"]
+    radii = first["radii"]
+    lines = [f"# Certified L2 robustness by randomized smoothing ({per_seed[0]['data']})", "",
+             (f"Cohen, Rosenfeld & Kolter (2019), CERTIFY with N0 = {first['n0']}, N = {first['n']:,}, alpha = "
+              f"{first['alpha']:g}, Gaussian input noise sigma = {first['noise_scale']:g}, on the first "
+              f"{first['images']} attacked images; abstentions count as errors. The base classifier is one draw "
+              "of the network on x + delta (a noisy network keeps its neuronal noise). Certified accuracy at "
+              f"each radius; {len(per_seed)} seed(s), mean ± standard deviation."), "",
+             "| model | " + " | ".join(f"r = {r:g}" for r in radii) + " | abstained |", "|---" * (len(radii) + 2) + "|"]
+    for name in names:
+        entries = [r["models"][name]["certification"] for r in per_seed if "certification" in r["models"][name]]
+        cells = [_cell([e["certified_accuracy"][i] for e in entries]) for i in range(len(radii))]
+        cells.append(_cell([e["abstained"] for e in entries]))
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+    atomic_write_text(os.path.join(out_dir, "certification.md"), "\n".join(lines) + "\n")
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -128,17 +281,36 @@ def _csv_rows(per_seed, settings):
             for key, value in entry.items():
                 if key == "history" or value is None:
                     continue
-                if key == "corruptions":
+                if key.startswith("corruptions"):
+                    prefix = "corruption" + key.removeprefix("corruptions")
                     for corruption, figures in value.items():
-                        yield seed, name, label, f"corruption/{corruption}/mean", figures["mean"]
+                        yield seed, name, label, f"{prefix}/{corruption}/mean", figures["mean"]
                         for severity, accuracy in enumerate(figures["by_severity"], 1):
-                            yield seed, name, label, f"corruption/{corruption}/severity_{severity}", accuracy
+                            yield seed, name, label, f"{prefix}/{corruption}/severity_{severity}", accuracy
+                elif isinstance(value, dict):
+                    for measure, number in _flattened(value, key):
+                        yield seed, name, label, measure, number
                 elif isinstance(value, list):
                     points = grid if len(grid) == len(value) else range(len(value))
                     for e, accuracy in zip(points, value):
                         yield seed, name, label, f"{key}/eps={e:g}", accuracy
                 else:
                     yield seed, name, label, key, value
+
+
+def _flattened(value, prefix):
+    """(``prefix/key/...``, number) for every number in nested dicts and lists (lists by position);
+    strings and booleans are left out, except booleans as 0/1 under ``.../holds``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flattened(item, f"{prefix}/{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _flattened(item, f"{prefix}/{i}")
+    elif isinstance(value, bool):
+        yield prefix, int(value)
+    elif isinstance(value, (int, float)):
+        yield prefix, value
 
 
 def write_csv(per_seed, out_dir, settings):
@@ -299,12 +471,37 @@ def _adversarial_pairs(per_seed, figure_inputs, out_dir):
     save_figure(fig, os.path.join(out_dir, "fig6_adversarial_pairs.png"))
 
 
+def _certification_plot(per_seed, out_dir):
+    """Certified accuracy against the L2 radius, per certified model (mean over seeds)."""
+    names = [k for k, v in per_seed[0]["models"].items() if "certification" in v]
+    if not names:
+        return
+    from ..plotting import _pyplot, save_figure
+
+    plt = _pyplot()
+    styles = _model_styles(names)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name in names:
+        entries = [r["models"][name]["certification"] for r in per_seed if "certification" in r["models"][name]]
+        ax.plot(entries[0]["radii"], np.mean([e["certified_accuracy"] for e in entries], axis=0), "-o", ms=3,
+                label=LABELS.get(name, name), **styles[name])
+    first = per_seed[0]["models"][names[0]]["certification"]
+    ax.set_xlabel("L2 radius")
+    ax.set_ylabel("certified accuracy")
+    ax.set_title(f"Randomized smoothing, sigma = {first['noise_scale']:g}, N = {first['n']:,}, alpha = "
+                 f"{first['alpha']:g}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, os.path.join(out_dir, "certification.png"))
+
+
 def write_figures(per_seed, summary, figure_inputs, out_dir, settings):
     """The figures.  Without ``figure_inputs`` (a report from ``results.json`` alone), only those the
     results hold: the loss curves, the eps curves and the accuracy against corruption severity."""
     _loss_curves(per_seed, out_dir)
     _eps_curves(per_seed, summary, out_dir, settings)
     _corruption_severities(per_seed, out_dir)
+    _certification_plot(per_seed, out_dir)
     if figure_inputs is None:
         return
     from ..plotting import _pyplot, save_figure

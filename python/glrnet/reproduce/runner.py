@@ -15,15 +15,21 @@ from dataclasses import asdict
 import numpy as np
 
 from .._files import TEMPORARY_PREFIX, atomic_savez, atomic_write_json, open_archive, read_json
-from .._progress import log, progress_bar
+from .._progress import log
 from ..distributed import one_blas_thread, open_executor
 from ..method.activations import Activation
 from ..method.network import MLP, baseline_network
 from ..method.noise import Gaussian, Laplace
 from ..method.training import train
+from .evaluation import adaptive_unit, certification_unit, evaluation_unit, judge
 from .protocol import (
     BASELINE,
+    BP_AUGMENTED,
+    BP_MATCHED,
+    BP_MODELS,
+    CERTIFIED,
     FIG6_MODEL,
+    MATCHED_TO,
     LABELS,
     LOCK_NAME,
     PAPER,
@@ -58,14 +64,31 @@ def _calibrate(accuracy_at, target, low, high, steps=14):
 # A unit (a training, the adversarial sets of a seed, an evaluation) is a function of its
 # arguments alone: it runs in this process or as a Dask task (glrnet.distributed), returns what
 # it made, and the client caches that under --out (_save) as it arrives.
-def _train_bp(data, sizes, activation, epochs, lr, seed, progress):
-    """A backprop network without noise (the baseline or the attack surrogate)."""
+def _train_bp(data, sizes, activation, epochs, lr, seed, progress, input_noise=0.0, target=None):
+    """A backprop network without noise (the baseline, the attack surrogate, BP with Gaussian data
+    augmentation of ``input_noise``), or, with ``target`` (a trained network), BP stopped at the first
+    update after which its test accuracy reaches the target's last noise-averaged test accuracy."""
     net = baseline_network(sizes, activation, seed=seed)
+    stop = None
+    if target is not None:
+        goal = float(target.metadata["history"]["val_prediction_accuracy"][-1])
+
+        def stop(step, model):
+            return step % MATCH_EVERY == 0 and float(np.mean(model.predict(data.X_test) == data.y_test)) >= goal
+    start = time.perf_counter()
     history = train(net, data.X_train, data.y_train, epochs=epochs, batch_size=25, learning_rate=lr,
                     optimizer="momentum", seed=seed, estimator="backprop", X_val=data.X_test, y_val=data.y_test,
-                    progress=progress)
-    net.metadata = {"history": history.as_dict()}
+                    progress=progress, input_noise=input_noise, step_callback=stop)
+    net.metadata = {"history": history.as_dict(), "train_seconds": time.perf_counter() - start,
+                    "input_noise": input_noise}
+    if target is not None:
+        net.metadata.update(matched_accuracy=goal, steps=history.steps,
+                            accuracy=float(np.mean(net.predict(data.X_test) == data.y_test)))
     return net
+
+
+#: The accuracy-matched BP network checks its test accuracy every this many updates.
+MATCH_EVERY = 10
 
 
 def _train_glr(variant, data, settings, seed, threads, progress):
@@ -82,7 +105,8 @@ def _train_glr(variant, data, settings, seed, threads, progress):
                     learning_rate=settings.learning_rate, batch_reduction="sum", seed=seed,
                     baseline=settings.variance_reduction and glr, estimator=variant.estimator,
                     X_val=data.X_test, y_val=data.y_test, eval_replications=settings.predict_replications,
-                    n_threads=threads, progress=progress)
+                    n_threads=threads, progress=progress,
+                    input_noise=settings.input_noise if variant.input_noise else 0.0)
     model.metadata = {"history": history.as_dict(), "variant": asdict(variant),
                       "train_seconds": time.perf_counter() - start}
     return model
@@ -118,111 +142,6 @@ def _adversarial_sets(surrogate, baseline, X, y, settings, seed):
     for e in settings.eps_grid:
         sets[f"fgsm_{e:g}"] = fgsm_at(e)
     return sets
-
-
-def _noisy(model, settings, seed, threads):
-    """A GLR network under test: its prediction with the noise averaged, its likelihood-ratio gradient."""
-    from ..robustness.models import NoisyModel
-
-    return NoisyModel(model, predict_replications=settings.predict_replications,
-                      gradient_replications=settings.gradient_replications, seed=seed, n_threads=threads)
-
-
-def _evaluate_unit(name, trained, glr, X, y, adv, settings, seed, threads, progress):
-    """Every figure of Tables I and II for the network ``trained`` (``glr``: a noisy network, judged
-    with its noise averaged), with its training history."""
-    model = _noisy(trained, settings, seed, threads) if glr else trained
-    bar = progress_bar(_evaluation_stages(settings, glr), f"[seed {seed}] {LABELS.get(name, name)}", "stage", progress)
-    try:
-        evaluation = _evaluate(model, trained if glr else None, X, y, adv, settings, seed, threads, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    evaluation["history"] = getattr(trained, "metadata", {}).get("history") or None
-    return evaluation
-
-
-def _evaluate(model, glr_model, X, y, adv, settings, seed, threads, bar=None):
-    """Every figure of Tables I and II for one model under test; ``bar`` (tqdm) advances by one per
-    stage (:func:`_evaluation_stages` of them)."""
-    from ..robustness import attacks
-    from ..robustness.corruptions import CORRUPTIONS, mean_corruption_accuracy
-    from ..robustness.models import NoisyModel
-
-    def correct(Z):
-        return model.predict(Z) == y[:len(Z)]
-
-    def stage(name):
-        if bar is not None:
-            bar.set_postfix_str(name, refresh=False)
-
-    def done():
-        if bar is not None:
-            bar.update(1)
-
-    # The white-box attackers: the model's own gradient (BP: exact; GLR: the likelihood-ratio
-    # estimate) and, for GLR networks, backpropagation through the noise-averaged network (BPDA).
-    # Every attacker's examples are judged by the model under test itself.
-    attackers = {"": model}
-    if glr_model is not None:
-        # the same predictor as the model under test, so that PGD's keep_success judges as the evaluation does
-        attackers["_smoothed"] = NoisyModel(glr_model, attack_gradient="smoothed", seed=seed, n_threads=threads,
-                                            predict_replications=settings.predict_replications,
-                                            gradient_replications=settings.gradient_replications)
-    n_lbfgs = adv["lbfgs"].shape[0]
-    eps = float(adv["fgsm_eps"])
-    stage("original and transfer")
-    out = {
-        "original": float(np.mean(correct(X))),
-        "transfer_fgsm": float(np.mean(correct(adv["fgsm"]))),
-        "transfer_lbfgs": float(np.mean(correct(adv["lbfgs"]))),
-        "original_lbfgs_subset": float(np.mean(correct(X[:n_lbfgs]))),
-        "transfer_fgsm_curve": [float(np.mean(correct(adv[f"fgsm_{e:g}"]))) for e in settings.eps_grid],
-    }
-    done()
-    survives = np.ones(len(y), dtype=bool)          # an image is robust only if it survives every attack
-    curve_survives = np.ones((len(settings.eps_grid), len(y)), dtype=bool)
-    for suffix, attacker in attackers.items():
-        gradient = "BPDA" if suffix else "own gradient"
-        stage(f"white-box FGSM ({gradient})")
-        fgsm_ok = correct(attacks.fgsm(attacker, X, y, eps).X_adv)
-        done()
-        stage(f"white-box PGD ({gradient})")
-        pgd_ok = correct(attacks.pgd(attacker, X, y, eps, steps=settings.pgd_steps, seed=seed).X_adv)
-        done()
-        out[f"whitebox_fgsm{suffix}"] = float(np.mean(fgsm_ok))
-        out[f"whitebox_pgd{suffix}"] = float(np.mean(pgd_ok))
-        survives &= fgsm_ok & pgd_ok
-        for i, e in enumerate(settings.eps_grid):
-            stage(f"white-box FGSM ({gradient}), eps = {e:g}")
-            curve_survives[i] &= correct(attacks.fgsm(attacker, X, y, e).X_adv)
-            done()
-    out["whitebox_worst"] = float(np.mean(survives))
-    out["whitebox_fgsm_curve"] = [float(np.mean(row)) for row in curve_survives]
-    if glr_model is not None:
-        # one noisy draw per prediction (the kernel's per-replication accuracy), for reference
-        stage("one noise draw")
-        out["original_single_draw"] = glr_model.evaluate(X, y, settings.predict_replications, seed=seed,
-                                                         n_threads=threads)["accuracy"]
-        done()
-    n_corrupt = len(X) if settings.corruption_images is None else min(settings.corruption_images, len(X))
-    corruptions = {}
-    for name in CORRUPTIONS:           # one at a time for the progress bar: each is seeded on its own
-        stage(name.replace("_", " "))
-        mean, by_severity = mean_corruption_accuracy(model, X[:n_corrupt], y[:n_corrupt], names=[name],
-                                                     seed=seed)[name]
-        corruptions[name] = {"mean": float(mean), "by_severity": [float(a) for a in by_severity]}
-        done()
-    out["corruptions"] = corruptions
-    return out
-
-
-def _evaluation_stages(settings, glr):
-    """The number of stages of :func:`_evaluate`."""
-    from ..robustness.corruptions import CORRUPTIONS
-
-    attackers = 2 if glr else 1
-    return 1 + attackers * (2 + len(settings.eps_grid)) + int(glr) + len(CORRUPTIONS)
 
 
 def _fig6_predictions(under_test, adv, n):
@@ -279,7 +198,8 @@ class _SeedUnits:
         self.values: dict = {}              # (kind, name) -> the finished value
         self.pending: dict = {}             # handle -> (kind, name, path)
         self.X, self.y = _attack_rows(data, settings, seed)
-        self.names = [BASELINE, *(v.key for v in variants)]
+        keys = [v.key for v in variants]
+        self.names = [BASELINE, BP_AUGMENTED, *([BP_MATCHED] if MATCHED_TO in keys else []), *keys]
         threads, shared = executor.threads, executor.scatter(data)
         d = data.X_train.shape[1]
         if self.log:
@@ -290,17 +210,31 @@ class _SeedUnits:
             "bp-surrogate": self._unit("model", "bp-surrogate", _train_bp, shared,
                                        [d, *settings.surrogate_hidden, data.n_classes], "relu", settings.bp_epochs,
                                        settings.bp_learning_rate / 2, seed, self.progress)}
+        models[BP_AUGMENTED] = self._unit("model", BP_AUGMENTED, _train_bp, shared, [d, 20, data.n_classes],
+                                          "sigmoid", settings.bp_epochs, settings.bp_learning_rate, seed,
+                                          self.progress, settings.input_noise)
         for variant in variants:
             models[variant.key] = self._unit("model", variant.key, self._logged(_train_glr, variant), variant,
                                              shared, settings, seed, threads, self.progress)
+        if BP_MATCHED in self.names:
+            models[BP_MATCHED] = self._unit("model", BP_MATCHED, _train_bp, shared, [d, 20, data.n_classes],
+                                            "sigmoid", settings.bp_epochs, settings.bp_learning_rate, seed,
+                                            self.progress, 0.0, models[MATCHED_TO])
         adv = self._unit("adversarial", "adversarial", self._logged(_adversarial_sets), models["bp-surrogate"],
                          models[BASELINE], self.X, self.y, settings, seed)
         for name in self.names:
-            self._unit("evaluation", name, self._logged(_evaluate_unit, name), name, models[name],
-                       name != BASELINE, self.X, self.y, adv, settings, seed, threads, self.progress)
+            glr = name not in BP_MODELS
+            self._unit("evaluation", name, self._logged(evaluation_unit, name), name, models[name], glr, self.X,
+                       self.y, adv, settings, seed, threads, self.progress)
+            self._unit("adaptive", name, self._logged(adaptive_unit, name), name, models[name], glr, self.X, self.y,
+                       adv, data.image_shape, settings, seed, threads, self.progress)
+            if name in CERTIFIED:
+                self._unit("certification", name, self._logged(certification_unit, name), name, models[name],
+                           self.X, self.y, settings, seed, threads, self.progress)
 
     def _path(self, kind, name):
-        return os.path.join(self.dir, f"{name}.npz" if kind != "evaluation" else f"eval-{name}.json")
+        prefix = {"evaluation": "eval", "adaptive": "adaptive", "certification": "certify"}.get(kind)
+        return os.path.join(self.dir, f"{name}.npz" if prefix is None else f"{prefix}-{name}.json")
 
     def _unit(self, kind, name, fn, *args):
         path = self._path(kind, name)
@@ -323,6 +257,10 @@ class _SeedUnits:
         elif fn is _adversarial_sets:
             line = (f"[seed {seed}] crafting FGSM and L-BFGS examples on the BP surrogate "
                     f"({min(settings.lbfgs_images, len(self.y))} L-BFGS images: minutes at the paper's settings)")
+        elif fn is adaptive_unit:
+            line = f"[seed {seed}] adaptive attacks on {LABELS.get(what, what)}"
+        elif fn is certification_unit:
+            line = f"[seed {seed}] certifying {LABELS.get(what, what)} (randomized smoothing)"
         else:
             line = f"[seed {seed}] evaluating {LABELS.get(what, what)}"
 
@@ -350,10 +288,12 @@ class _SeedUnits:
                    "lbfgs_surrogate_success": float(adv["lbfgs_surrogate_success"]),
                    "lbfgs_mean_l2": float(adv["lbfgs_mean_l2"]),
                    "surrogate_accuracy": float(np.mean(surrogate.predict(X) == y)),
-                   "models": {name: self.values["evaluation", name] for name in self.names}}
-        under_test = {name: self.values["model", name] if name == BASELINE else
-                      _noisy(self.values["model", name], settings, seed, self.executor.threads)
-                      for name in (BASELINE, FIG6_MODEL) if name in self.names}
+                   "models": {name: {**self.values["evaluation", name], "adaptive": self.values["adaptive", name],
+                                     **({"certification": self.values["certification", name]}
+                                        if ("certification", name) in self.values else {})}
+                              for name in self.names}}
+        under_test = {name: judge(self.values["model", name], name not in BP_MODELS, settings, seed,
+                                  self.executor.threads) for name in (BASELINE, FIG6_MODEL) if name in self.names}
         figure_inputs = {"X": X[:10], "X_fgsm": adv["fgsm"][:10], "y": y[:10], "image_shape": self.data.image_shape,
                          "fgsm_predictions": _fig6_predictions(under_test, adv, 10)}
         return results, figure_inputs
