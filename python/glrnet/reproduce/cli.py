@@ -54,25 +54,25 @@ def _cmd(args):
     return 0
 
 
+#: The settings a flag overrides: flag -> (its least value, the settings it sets from its value).
+OVERRIDES = {
+    "replications": (1, lambda k: {"replications": k}),
+    "epochs": (1, lambda e: {"epochs": e, "zero_one_epochs": 2 * e, "bp_epochs": e}),
+    "eot_draws": (1, lambda k: {"eot_draws": k}),
+    "limit": (0, lambda n: {"limit": n or None}),
+}
+
+
 def _run(args):
     if args.seeds < 1:
         raise ValueError("--seeds must be >= 1")
     settings = QUICK if args.quick else PAPER
-    if args.replications is not None:
-        if args.replications < 1:
-            raise ValueError("--replications must be >= 1")
-        settings = replace(settings, replications=args.replications)
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise ValueError("--epochs must be >= 1")
-        settings = replace(settings, epochs=args.epochs, zero_one_epochs=2 * args.epochs, bp_epochs=args.epochs)
-    if args.eot_draws is not None:
-        if args.eot_draws < 1:
-            raise ValueError("--eot-draws must be >= 1")
-        settings = replace(settings, eot_draws=args.eot_draws)
-    if args.limit is not None:
-        if args.limit < 0:
-            raise ValueError("--limit must be >= 0")
-        settings = replace(settings, limit=args.limit or None)
+    for name, (least, values) in OVERRIDES.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if value < least:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {least}")
+        settings = replace(settings, **values(value))
     return run(args.data, args.out, seeds=args.seeds, threads=args.threads, progress=not args.quiet,
                settings=settings, scheduler=args.scheduler, workers=args.workers)
