@@ -97,6 +97,8 @@ def test_adapter_is_an_art_classifier(baseline, threshold, mnist):
     assert art_classifier(baseline).gradient == "exact"
     assert art_classifier(threshold).gradient == "likelihood_ratio"
     assert art_classifier(threshold, gradient="smoothed").gradient == "smoothed"
+    bpda = art_classifier(threshold, gradient="bpda", eot_draws=3)
+    assert bpda.gradient == "bpda" and bpda.under_test.eot_draws == 3
     assert art_classifier(NoisyModel(threshold, attack_gradient="smoothed")).gradient == "smoothed"
     from glrnet.robustness.art import ARTClassifier
 

@@ -34,20 +34,20 @@ import functools
 import numpy as np
 
 from .._validation import check_array, check_features, check_labels, check_option
-from .models import NoisyModel
+from .models import ATTACK_GRADIENTS, NoisyModel
 
 # ARTClassifier is left out: a star import would then import ART.
 __all__ = ["art_classifier"]
 
-GRADIENTS = ("likelihood_ratio", "smoothed", "exact")
+GRADIENTS = (*ATTACK_GRADIENTS, "exact")
 
 
-def _under_test(model, gradient, predict_replications, gradient_replications, seed):
+def _under_test(model, gradient, predict_replications, gradient_replications, seed, eot_draws=None):
     """(the glrnet model the adapter evaluates, the name of its gradient)."""
     if gradient is not None:
         check_option(gradient, "gradient", GRADIENTS)
     options = {"predict_replications": predict_replications, "gradient_replications": gradient_replications,
-               "seed": seed}
+               "seed": seed, "eot_draws": eot_draws}
     given = [name for name, value in options.items() if value is not None]
     if isinstance(model, NoisyModel):
         if gradient not in (None, model.attack_gradient):
@@ -67,8 +67,8 @@ def _under_test(model, gradient, predict_replications, gradient_replications, se
             raise ValueError(f"{', '.join(given)}: only for a network with neuronal noise")
         return model, "exact"
     if gradient == "exact":
-        raise ValueError("gradient='exact' is the noise-free network's; a noisy network has 'likelihood_ratio' or "
-                         "'smoothed'")
+        raise ValueError("gradient='exact' is the noise-free network's; a noisy network has 'likelihood_ratio', "
+                         "'bpda' or 'smoothed'")
     gradient = gradient or "likelihood_ratio"
     kwargs = {name: value for name, value in options.items() if value is not None}
     return NoisyModel(model, attack_gradient=gradient, **kwargs), gradient
@@ -91,15 +91,17 @@ def _art_classifier_class() -> type:
         ----------
         under_test : NoisyModel or MLP
             The glrnet model evaluated (a noisy MLP given to the constructor is wrapped in a NoisyModel).
-        gradient : {"likelihood_ratio", "smoothed", "exact"}
+        gradient : {"likelihood_ratio", "bpda", "smoothed", "exact"}
             The gradient ``loss_gradient`` returns.
         """
 
         estimator_params = BaseEstimator.estimator_params + ClassifierMixin.estimator_params
 
         def __init__(self, model, *, gradient=None, predict_replications=None, gradient_replications=None,
-                     seed=None, preprocessing_defences=None, postprocessing_defences=None, preprocessing=None):
-            under_test, gradient = _under_test(model, gradient, predict_replications, gradient_replications, seed)
+                     seed=None, eot_draws=None, preprocessing_defences=None, postprocessing_defences=None,
+                     preprocessing=None):
+            under_test, gradient = _under_test(model, gradient, predict_replications, gradient_replications, seed,
+                                               eot_draws)
             super().__init__(model=model, clip_values=(0.0, 1.0), preprocessing_defences=preprocessing_defences,
                              postprocessing_defences=postprocessing_defences, preprocessing=preprocessing)
             self.under_test = under_test
@@ -165,7 +167,7 @@ def _art_classifier_class() -> type:
 
 
 def art_classifier(model, *, gradient=None, predict_replications=None, gradient_replications=None, seed=None,
-                   preprocessing_defences=None, postprocessing_defences=None):
+                   eot_draws=None, preprocessing_defences=None, postprocessing_defences=None):
     """A glrnet model as an ART classifier.
 
     Parameters
@@ -173,12 +175,14 @@ def art_classifier(model, *, gradient=None, predict_replications=None, gradient_
     model : NoisyModel or MLP
         A NoisyModel (its settings are used), a noisy MLP (made a NoisyModel with the options
         below) or the noise-free baseline network.
-    gradient : {"likelihood_ratio", "smoothed", "exact"}, optional
-        The gradient of ``loss_gradient``.  A noisy MLP: ``"likelihood_ratio"`` (default) or
-        ``"smoothed"`` (BPDA); a NoisyModel: its ``attack_gradient`` (giving another is an error);
+    gradient : {"likelihood_ratio", "bpda", "smoothed", "exact"}, optional
+        The gradient of ``loss_gradient``.  A noisy MLP: ``"likelihood_ratio"`` (default),
+        ``"bpda"`` (backpropagation through noisy passes) or ``"smoothed"`` (through the
+        noise-averaged network); a NoisyModel: its ``attack_gradient`` (giving another is an error);
         the baseline: ``"exact"``.
-    predict_replications, gradient_replications, seed : int, optional
-        For a noisy MLP: the NoisyModel's settings (defaults 100, 1000, 0).
+    predict_replications, gradient_replications, seed, eot_draws : int, optional
+        For a noisy MLP: the NoisyModel's settings (defaults 100, 1000, 0, 1; ``eot_draws``
+        averages that many gradient estimates per call, Expectation over Transformation).
     preprocessing_defences, postprocessing_defences : optional
         ART defences, applied as by ART's own estimators.  (No standardising preprocessing: the
         inputs reach the model as given, float64 stays float64.)
@@ -189,7 +193,7 @@ def art_classifier(model, *, gradient=None, predict_replications=None, gradient_
         An ``art`` ``ClassifierMixin, LossGradientsMixin, BaseEstimator`` with ``clip_values=(0, 1)``.
     """
     return _art_classifier_class()(model, gradient=gradient, predict_replications=predict_replications,
-                                   gradient_replications=gradient_replications, seed=seed,
+                                   gradient_replications=gradient_replications, seed=seed, eot_draws=eot_draws,
                                    preprocessing_defences=preprocessing_defences,
                                    postprocessing_defences=postprocessing_defences)
 
