@@ -280,6 +280,9 @@ def test_step_callback_builds_an_accuracy_matched_baseline(default_data):
     ({"input_noise": float("nan")}, ValueError, "input_noise"),
     ({"input_noise": "0.1"}, TypeError, "input_noise"),
     ({"step_callback": 3}, TypeError, "step_callback"),
+    ({"weight_decay": -1e-4}, ValueError, "weight_decay"),
+    ({"weight_bound": 0.0}, ValueError, "weight_bound"),
+    ({"weight_bound": float("inf")}, ValueError, "weight_bound"),
 ])
 def test_input_noise_and_step_callback_are_checked_before_training(kwargs, error, match, tiny_problem):
     X, y = tiny_problem
@@ -288,3 +291,39 @@ def test_input_noise_and_step_callback_are_checked_before_training(kwargs, error
     with pytest.raises(error, match=match):
         glrnet.train(model, X, y, epochs=1, replications=8, progress=False, **kwargs)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_parameters()))
+
+
+@pytest.mark.parametrize("estimator", ["glr", "pathwise", "backprop"])
+def test_no_weight_decay_or_bound_gives_the_bits_of_the_default(estimator, tiny_problem):
+    X, y = tiny_problem
+    params, record = _run(estimator, X, y)
+    same, same_record = _run(estimator, X, y, weight_decay=0.0, weight_bound=None)
+    assert all(np.array_equal(a, b) for a, b in zip(params, same)) and record == same_record
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_weight_decay_adds_the_l2_gradient_to_the_weights_only(reduction, tiny_problem):
+    """One SGD step on the whole set: the decayed and the plain updates differ by -lr * wd * W_0 in
+    the weights (the same noise gives the same loss gradient) and not at all in the biases."""
+    X, y = tiny_problem
+    start = _models_for("glr")
+    runs = []
+    for decay in (0.0, 0.3):
+        model = _models_for("glr")
+        glrnet.train(model, X, y, epochs=1, batch_size=len(X), replications=32, learning_rate=0.05, seed=4,
+                     progress=False, batch_reduction=reduction, weight_decay=decay)
+        runs.append(model)
+    for w0, plain, decayed in zip(start.weights, runs[0].weights, runs[1].weights):
+        np.testing.assert_allclose(decayed - plain, -0.05 * 0.3 * w0, rtol=1e-5, atol=1e-7)
+    for plain, decayed in zip(runs[0].biases, runs[1].biases):
+        assert np.array_equal(plain, decayed)
+
+
+def test_weight_bound_keeps_every_weight_within_it(tiny_problem):
+    X, y = tiny_problem
+    free, _ = _run("glr", X, y, learning_rate=5.0)
+    bound = 0.5 * float(max(np.abs(w).max() for w in free[0::2]))
+    bounded, _ = _run("glr", X, y, learning_rate=5.0, weight_bound=bound)
+    assert all(np.abs(w).max() <= bound for w in bounded[0::2])
+    assert any(np.isclose(np.abs(w).max(), bound) for w in bounded[0::2])       # the bound was active
+    assert not np.array_equal(free[0], bounded[0])

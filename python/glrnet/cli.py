@@ -96,6 +96,10 @@ def _train_parser(sub):
                          "(on by default; off with --paper)")
     vr.add_argument("--no-baseline", dest="baseline", action="store_false", help="no leave-one-out baseline")
     p.add_argument("--antithetic", action="store_true", help="antithetic noise pairs (variance reduction)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 penalty on the weights (keeps them small against the neuronal noise)")
+    p.add_argument("--weight-bound", type=_positive_float, default=None,
+                   help="clip every weight into [-bound, bound] after each update")
     p.add_argument("--data", default=None, help="a folder of MNIST-format IDX files, or a torchvision-style root "
                    "(default: the 5,000 MNIST images embedded in glrnet)")
     p.add_argument("--limit", type=_positive_int, default=None, help="use a stratified subset of this many images")
@@ -184,7 +188,7 @@ def cmd_train(args):
                     schedule=args.schedule, optimizer=settings["optimizer"], baseline=settings["baseline"],
                     antithetic=args.antithetic, seed=args.seed, eval_replications=args.eval_replications,
                     n_threads=args.threads, progress=not args.quiet, batch_reduction=settings["batch_reduction"],
-                    **validation)
+                    weight_decay=args.weight_decay, weight_bound=args.weight_bound, **validation)
     seconds = time.perf_counter() - start
     draws = args.eval_replications
     accuracy = model.score(data.X_test, data.y_test, replications=draws, seed=args.seed)

@@ -56,7 +56,8 @@ class History:
 def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learning_rate=0.1,
           schedule="constant", optimizer="sgd", momentum=0.9, baseline=False, antithetic=False,
           seed=0, X_val=None, y_val=None, eval_replications=100, n_threads=None, progress=True,
-          batch_reduction="mean", callback=None, estimator="glr", input_noise=0.0, step_callback=None) -> History:
+          batch_reduction="mean", callback=None, estimator="glr", input_noise=0.0, step_callback=None,
+          weight_decay=0.0, weight_bound=None) -> History:
     """Train ``model`` (an MLP) in place with mini-batch GLR stochastic approximation.
 
     Each step draws a mini-batch (shuffled every epoch with ``seed``), estimates the
@@ -90,6 +91,13 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     loss and accuracy average those steps, its validation is the stopped model's, and
     ``callback`` is called for it; ``history.steps`` is the number of updates made.  (To
     stop a baseline once it reaches a target accuracy, say.)
+
+    Two controls of the weights' scale against the fixed neuronal noise (README, "The training
+    recipe decides the robustness"): ``weight_decay`` adds ``weight_decay * W`` to the gradient
+    of every weight matrix (an L2 penalty ``weight_decay / 2 * ||W||^2`` on the loss that
+    ``batch_reduction`` reduces; biases are not penalised), and ``weight_bound`` clips every
+    weight into ``[-weight_bound, weight_bound]`` after each update (projected stochastic
+    approximation).  ``weight_decay=0`` and ``weight_bound=None`` give the same bits as before.
     """
     if model is None or not hasattr(model, "pathwise_gradient"):
         raise TypeError(f"model must be a glrnet.MLP, got {type(model).__name__}")
@@ -119,6 +127,9 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     check_option(batch_reduction, "batch_reduction", ("mean", "sum"))
     input_noise = check_real(input_noise, "input_noise", minimum=0.0, maximum=1e30)   # noisy inputs stay float32
     step_callback = check_callable(step_callback, "step_callback")
+    weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0, maximum=1e30)
+    if weight_bound is not None:
+        weight_bound = check_real(weight_bound, "weight_bound", positive=True)
     # the noise-related options are checked once, before the first epoch, not at every step
     glr_step = model._gradient_stepper(X, y, batch_size, replications, seed=seed, baseline=baseline,
                                        antithetic=antithetic, n_threads=n_threads) if glr else None
@@ -149,7 +160,13 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
                 grads = [g for pair in zip(est.weights, est.biases) for g in pair]
                 if batch_reduction == "sum":      # gradient of the summed mini-batch loss
                     grads = [g * len(index) for g in grads]
-                _guarded_step(opt, model.get_parameters(), grads, lr, step, epoch)
+                params = model.get_parameters()
+                if weight_decay:                  # the weights are params[0::2], the biases params[1::2]
+                    grads = [g + weight_decay * p if i % 2 == 0 else g for i, (g, p) in enumerate(zip(grads, params))]
+                _guarded_step(opt, params, grads, lr, step, epoch)
+                if weight_bound is not None:
+                    for weights in params[0::2]:
+                        np.clip(weights, -weight_bound, weight_bound, out=weights)
                 loss_sum += est.loss * len(index)
                 acc_sum += est.accuracy * len(index)
                 seen += len(index)
