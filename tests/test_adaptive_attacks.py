@@ -14,7 +14,8 @@ from scipy import stats
 import glrnet
 from glrnet.robustness import NoisyModel, SmoothedSurrogate, attacks
 from glrnet.robustness.adaptive import _Objective, apgd, apgd_checkpoints, square
-from glrnet.robustness.models import dlr_loss, quick_attack_accuracy
+from glrnet.method.losses import dlr_loss
+from glrnet.robustness.models import quick_attack_accuracy
 
 Z_99 = stats.norm.ppf(0.995)
 ULP = 4 * np.finfo(np.float64).eps

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["LOSS_CODES", "DIFFERENTIABLE", "loss_values", "loss_and_output_gradient", "softmax",
-           "correct_fraction", "check_loss"]
+           "correct_fraction", "check_loss", "dlr_loss"]
 
 # codes of enum glr_loss in glrcore.h
 LOSS_CODES = {"cross_entropy": 0, "zero_one": 1, "squared": 2, "hinge": 3}
@@ -87,3 +87,44 @@ def loss_and_output_gradient(name, outputs, y):
     if name == "cross_entropy":
         return loss_values(name, outputs, y), softmax(outputs) - onehot
     return loss_values(name, outputs, y), 2.0 * (outputs - onehot)
+
+
+# Croce & Hein's guard against a zero denominator of the DLR loss
+_DLR_GUARD = 1e-12
+
+
+def dlr_loss(logits, y):
+    """The Difference of Logits Ratio of Croce & Hein (2020, Eq. 5) and its gradient, row by row.
+
+    ``DLR(z, y) = -(z_y - max_{c != y} z_c) / (z_pi1 - z_pi3 + 1e-12)`` with ``z_pi1 >= z_pi2 >= z_pi3``
+    the largest entries: positive exactly when ``y`` is not the arg-max.  It is invariant to a shift
+    and a positive scale of ``z``, so the log-probabilities of a softmax give the DLR of its logits.
+
+    Parameters
+    ----------
+    logits : array (..., n_classes), n_classes >= 3
+    y : integer labels broadcastable to ``logits.shape[:-1]``
+
+    Returns
+    -------
+    (loss, gradient) : arrays of shapes ``logits.shape[:-1]`` and ``logits.shape``
+        ``gradient`` is d loss / d logits (almost everywhere).
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    n_classes = z.shape[-1]
+    if n_classes < 3:
+        raise ValueError(f"the DLR loss needs at least 3 classes, got {n_classes}")
+    classes = np.arange(n_classes)
+    y = np.broadcast_to(np.asarray(y), z.shape[:-1])[..., None]
+    order = np.argsort(-z, axis=-1, kind="stable")
+    first, third = order[..., :1], order[..., 2:3]
+    other = np.argmax(np.where(classes == y, -np.inf, z), axis=-1)[..., None]
+
+    def at(index):
+        return np.take_along_axis(z, index, axis=-1)
+
+    numerator = at(y) - at(other)
+    denominator = at(first) - at(third) + _DLR_GUARD
+    gradient = (-((classes == y) - 1.0 * (classes == other)) / denominator
+                + numerator * ((classes == first) - 1.0 * (classes == third)) / denominator**2)
+    return (-numerator / denominator)[..., 0], gradient

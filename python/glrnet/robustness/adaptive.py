@@ -38,7 +38,8 @@ import numpy as np
 from .._validation import check_int, check_int_sequence, check_option, check_real
 from ..method.network import MLP
 from .attacks import AttackResult, _finish, _loss_grad, _predict, _prepare, _proba
-from .models import NoisyModel, SmoothedSurrogate, dlr_loss
+from ..method.losses import dlr_loss
+from .models import NoisyModel, SmoothedSurrogate
 
 __all__ = ["apgd", "square", "apgd_checkpoints"]
 

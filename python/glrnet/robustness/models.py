@@ -45,7 +45,7 @@ from .._validation import (
     check_seed,
 )
 from ..method import dense
-from ..method.losses import DIFFERENTIABLE, check_loss, loss_and_output_gradient, softmax
+from ..method.losses import DIFFERENTIABLE, check_loss, dlr_loss, loss_and_output_gradient, softmax
 from ..method.network import PATHWISE_CHUNK_BYTES, PREDICTION_STEP
 from .attacks import accuracy_under_attack
 
@@ -54,48 +54,9 @@ from .attacks import accuracy_under_attack
 _GRADIENT_STEPS = PREDICTION_STEP
 
 ATTACK_GRADIENTS = ("likelihood_ratio", "bpda", "smoothed")
-# Croce & Hein's guard against a zero denominator of the DLR loss
-_DLR_GUARD = 1e-12
 
-__all__ = ["ATTACK_GRADIENTS", "NoisyModel", "SmoothedSurrogate", "dlr_loss", "quick_attack_accuracy",
+__all__ = ["ATTACK_GRADIENTS", "NoisyModel", "SmoothedSurrogate", "quick_attack_accuracy",
            "transfer_accuracy"]
-
-
-def dlr_loss(logits, y):
-    """The Difference of Logits Ratio of Croce & Hein (2020, Eq. 5) and its gradient, row by row.
-
-    ``DLR(z, y) = -(z_y - max_{c != y} z_c) / (z_pi1 - z_pi3 + 1e-12)`` with ``z_pi1 >= z_pi2 >= z_pi3``
-    the largest entries: positive exactly when ``y`` is not the arg-max.  It is invariant to a shift
-    and a positive scale of ``z``, so the log-probabilities of a softmax give the DLR of its logits.
-
-    Parameters
-    ----------
-    logits : array (..., n_classes), n_classes >= 3
-    y : integer labels broadcastable to ``logits.shape[:-1]``
-
-    Returns
-    -------
-    (loss, gradient) : arrays of shapes ``logits.shape[:-1]`` and ``logits.shape``
-        ``gradient`` is d loss / d logits (almost everywhere).
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    n_classes = z.shape[-1]
-    if n_classes < 3:
-        raise ValueError(f"the DLR loss needs at least 3 classes, got {n_classes}")
-    classes = np.arange(n_classes)
-    y = np.broadcast_to(np.asarray(y), z.shape[:-1])[..., None]
-    order = np.argsort(-z, axis=-1, kind="stable")
-    first, third = order[..., :1], order[..., 2:3]
-    other = np.argmax(np.where(classes == y, -np.inf, z), axis=-1)[..., None]
-
-    def at(index):
-        return np.take_along_axis(z, index, axis=-1)
-
-    numerator = at(y) - at(other)
-    denominator = at(first) - at(third) + _DLR_GUARD
-    gradient = (-((classes == y) - 1.0 * (classes == other)) / denominator
-                + numerator * ((classes == first) - 1.0 * (classes == third)) / denominator**2)
-    return (-numerator / denominator)[..., 0], gradient
 
 
 def _softmax_product(weights):
