@@ -39,11 +39,12 @@ def judge(model, glr, settings, seed, threads, replications=None):
 
 def _attacker(model, settings, seed, threads, gradient, *, eot_draws=None, replications=None, offset=0):
     """A noisy network as its attacker sees it: its own noise-averaged prediction (the decision that
-    is attacked, on noise independent of the judge's) and the ``gradient`` ("likelihood_ratio",
-    "bpda" or "smoothed") averaged over ``eot_draws`` noise draws (EOT)."""
+    is attacked, on noise independent of the judge's, over ``attacker_predict_replications`` draws)
+    and the ``gradient`` ("likelihood_ratio", "bpda" or "smoothed") averaged over ``eot_draws`` noise
+    draws (EOT)."""
     from ..robustness.models import NoisyModel
 
-    return NoisyModel(model, predict_replications=settings.predict_replications,
+    return NoisyModel(model, predict_replications=settings.attacker_predict_replications,
                       gradient_replications=settings.gradient_replications if replications is None else replications,
                       attack_gradient=gradient, eot_draws=1 if gradient == "smoothed" else
                       (settings.eot_draws if eot_draws is None else eot_draws),

@@ -48,6 +48,10 @@ class Settings:
     adaptive_images: int = 500          # the first images of the attack set
     eot_draws: int = 20                 # noise draws averaged per attack gradient (AutoAttack's rand version)
     eot_gradient_replications: int = 100   # draws in one likelihood-ratio estimate of an EOT average
+    # noise draws of the attacker's own noise-averaged prediction (its success checks, Square's
+    # margin): more than the judge's, so that an attack does not stop on a point that fools only
+    # the attacker's noise (the winner's curse of a noisy success check)
+    attacker_predict_replications: int = 1_000
     apgd_steps: int = 100
     square_queries: int = 5_000
     sanity_images: int = 100
@@ -68,8 +72,8 @@ QUICK = Settings(limit=2000, epochs=8, zero_one_epochs=12, replications=500, bp_
                  attack_images=200, lbfgs_images=50, eps_grid=(0.1, 0.2, 0.3), predict_replications=20,
                  gradient_replications=200, pgd_steps=3, corruption_images=100, lbfgs_max_iter=30,
                  variance_reduction=True, pathwise_replications=20, adaptive_images=40, eot_draws=2,
-                 eot_gradient_replications=20, apgd_steps=4, square_queries=20, sanity_images=20,
-                 sanity_eps=(0.3, 1.0), certify_images=20, certify_n0=20, certify_n=400,
+                 eot_gradient_replications=20, attacker_predict_replications=40, apgd_steps=4, square_queries=20,
+                 sanity_images=20, sanity_eps=(0.3, 1.0), certify_images=20, certify_n0=20, certify_n=400,
                  certify_radii=(0.0, 0.25, 0.5))
 
 
