@@ -388,7 +388,8 @@ def test_attackers_draw_noise_independent_of_the_judge():
                  for i, gradient in enumerate(("likelihood_ratio", "bpda", "smoothed"))]
     seeds = {judge.seed, *(a.seed for a in attackers)}
     assert len(seeds) == 4
-    assert all(a.predict_replications == judge.predict_replications for a in attackers)
+    assert judge.predict_replications == reproduce.QUICK.predict_replications
+    assert all(a.predict_replications == reproduce.QUICK.attacker_predict_replications for a in attackers)
     X = np.random.default_rng(0).uniform(size=(200, 4))
     assert not np.array_equal(judge.predict_proba(X), attackers[0].predict_proba(X))
 
