@@ -52,3 +52,27 @@ def net(data):
     glrnet.train(network, X_train, y_train, epochs=8, learning_rate=0.1, optimizer="momentum", estimator="backprop",
                  progress=False)
     return network
+
+
+def differences(left, right, path="", limit=20):
+    """The paths at which two JSON-like values differ (at most ``limit``), for assertion
+    messages that name what differs instead of printing both values whole."""
+    found = []
+
+    def walk(a, b, where):
+        if len(found) >= limit:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b), key=str):
+                if key not in a or key not in b:
+                    found.append(f"{where}/{key}: only on the {'right' if key not in a else 'left'}")
+                else:
+                    walk(a[key], b[key], f"{where}/{key}")
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for i, (u, v) in enumerate(zip(a, b)):
+                walk(u, v, f"{where}[{i}]")
+        elif a != b:
+            found.append(f"{where}: {a!r} != {b!r}")
+
+    walk(left, right, path)
+    return found
