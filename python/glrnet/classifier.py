@@ -99,6 +99,9 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         Step along the gradient of the mean (or summed) mini-batch loss (glrnet.train).
     baseline, antithetic : bool, default True, False
         Variance reduction (leave-one-out baseline; antithetic noise pairs).
+    rqmc : bool, default False
+        Randomized quasi-Monte Carlo noise (glrnet.method.rqmc; with the baseline, each half
+        of the replications takes the other half's mean loss): unbiased, less variance.
     early_stopping : bool, default False
         Hold out ``validation_fraction`` of the training data (stratified) and stop when
         the accuracy of the prediction on it (``predict``'s, under noise) has not improved
@@ -177,6 +180,7 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         "batch_reduction": [StrOptions({"mean", "sum"})],
         "baseline": ["boolean"],
         "antithetic": ["boolean"],
+        "rqmc": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -191,8 +195,8 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
                  activation_slope=1.0, staircase_levels=4, noise="gaussian", noise_scale=2.0, noise_nu=5.0,
                  loss="cross_entropy", replications=100, batch_size=25, epochs=200, learning_rate=0.03,
                  schedule="constant", optimizer="adam", momentum=0.9, batch_reduction="mean", baseline=True,
-                 antithetic=False, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-3,
-                 predict_replications=100, random_state=0, n_threads=None, verbose=0):
+                 antithetic=False, rqmc=False, early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
+                 tol=1e-3, predict_replications=100, random_state=0, n_threads=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
@@ -212,6 +216,7 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         self.batch_reduction = batch_reduction
         self.baseline = baseline
         self.antithetic = antithetic
+        self.rqmc = rqmc
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -317,7 +322,8 @@ class GLRClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = train(model, X, encoded, epochs=self.epochs, batch_size=self.batch_size,
                               replications=self.replications, learning_rate=self.learning_rate,
                               schedule=self.schedule, optimizer=self.optimizer, momentum=self.momentum,
-                              baseline=self.baseline, antithetic=self.antithetic, seed=self.random_state,
+                              baseline=self.baseline, antithetic=self.antithetic, rqmc=self.rqmc,
+                              seed=self.random_state,
                               n_threads=self._training_threads(), progress=self.verbose >= 2,
                               batch_reduction=self.batch_reduction, callback=callback, **val)
         if stop.best_parameters is not None:

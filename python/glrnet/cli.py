@@ -96,6 +96,9 @@ def _train_parser(sub):
                          "(on by default; off with --paper)")
     vr.add_argument("--no-baseline", dest="baseline", action="store_false", help="no leave-one-out baseline")
     p.add_argument("--antithetic", action="store_true", help="antithetic noise pairs (variance reduction)")
+    p.add_argument("--rqmc", action="store_true",
+                   help="randomized quasi-Monte Carlo noise: two independent shifted Kronecker point sets of "
+                        "K/2 points, the baseline of each half from the other (unbiased; less variance)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="L2 penalty on the weights (keeps them small against the neuronal noise)")
     p.add_argument("--weight-bound", type=_positive_float, default=None,
@@ -186,7 +189,8 @@ def cmd_train(args):
     history = train(model, X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                     replications=settings["replications"], learning_rate=settings["learning_rate"],
                     schedule=args.schedule, optimizer=settings["optimizer"], baseline=settings["baseline"],
-                    antithetic=args.antithetic, seed=args.seed, eval_replications=args.eval_replications,
+                    antithetic=args.antithetic, rqmc=args.rqmc, seed=args.seed,
+                    eval_replications=args.eval_replications,
                     n_threads=args.threads, progress=not args.quiet, batch_reduction=settings["batch_reduction"],
                     weight_decay=args.weight_decay, weight_bound=args.weight_bound, **validation)
     seconds = time.perf_counter() - start

@@ -22,6 +22,7 @@ cdef extern from "glrcore.h" nogil:
         int32_t noise
         float noise_scale
         float noise_shape
+        const uint64_t *rqmc_steps
 
     ctypedef struct glr_level_gradient:
         double *weight
@@ -45,7 +46,7 @@ cdef extern from "glrcore.h" nogil:
         int32_t chunk
         int64_t wave_bytes
 
-    int GLR_BASELINE, GLR_ANTITHETIC, GLR_NO_GRADIENT, GLR_PORTABLE, GLR_SMALL_WAVES
+    int GLR_BASELINE, GLR_ANTITHETIC, GLR_NO_GRADIENT, GLR_PORTABLE, GLR_SMALL_WAVES, GLR_RQMC
     int GLR_OK, GLR_EINVAL, GLR_ENOMEM, GLR_ENONFINITE
     int GLR_NONFINITE_PREACTIVATION, GLR_NONFINITE_LOSS, GLR_NONFINITE_GRADIENT
 
@@ -68,6 +69,7 @@ FLAG_ANTITHETIC = GLR_ANTITHETIC
 FLAG_NO_GRADIENT = GLR_NO_GRADIENT
 FLAG_PORTABLE = GLR_PORTABLE
 FLAG_SMALL_WAVES = GLR_SMALL_WAVES
+FLAG_RQMC = GLR_RQMC
 
 
 def layout():
@@ -121,10 +123,13 @@ cdef class _Levels:
     cdef int32_t n_levels
     cdef list keep
 
-    def __cinit__(self, list weights, list biases, activation, slope, staircase, noise, scale, shape):
+    def __cinit__(self, list weights, list biases, activation, slope, staircase, noise, scale, shape,
+                  rqmc_steps=None):
         cdef int32_t l
         cdef const float[:, ::1] w
         cdef const float[::1] b
+        cdef const uint64_t[::1] steps_view
+        cdef int64_t unit_offset = 0
         self.n_levels = len(weights)
         if self.n_levels < 1 or len(biases) != self.n_levels:
             raise ValueError("weights and biases must be non-empty lists of equal length")
@@ -136,6 +141,12 @@ cdef class _Levels:
         if self.levels == NULL:
             raise MemoryError()
         self.keep = []
+        if rqmc_steps is not None:
+            steps = np.ascontiguousarray(rqmc_steps, dtype=np.uint64)
+            if steps.ndim != 1 or steps.shape[0] != sum(int(np.shape(wl)[0]) for wl in weights):
+                raise ValueError("rqmc_steps must hold one increment per unit of every level")
+            self.keep.append(steps)
+            steps_view = steps
         for l in range(self.n_levels):
             wa = np.ascontiguousarray(weights[l], dtype=np.float32)
             ba = np.ascontiguousarray(biases[l], dtype=np.float32)
@@ -157,6 +168,10 @@ cdef class _Levels:
             self.levels[l].noise = int(noise[l])
             self.levels[l].noise_scale = float(scale[l])
             self.levels[l].noise_shape = float(shape[l])
+            self.levels[l].rqmc_steps = NULL
+            if rqmc_steps is not None:
+                self.levels[l].rqmc_steps = &steps_view[unit_offset]
+            unit_offset += wa.shape[0]
 
     def __dealloc__(self):
         if self.levels != NULL:
@@ -211,9 +226,10 @@ cdef double *_output_buffer(dict result, str key, tuple shape) except NULL:
 def estimate(list weights, list biases, activation, slope, staircase, noise, scale, shape,
              X, y, int loss, long long replications, unsigned long long seed,
              unsigned long long step, int flags, int n_threads,
-             bint sample_outputs=False, bint proba=False, bint votes=False, sample_keys=None):
+             bint sample_outputs=False, bint proba=False, bint votes=False, sample_keys=None,
+             rqmc_steps=None):
     """Run glr_estimate; returns a dict of numpy arrays and floats."""
-    cdef _Levels lv = _Levels(weights, biases, activation, slope, staircase, noise, scale, shape)
+    cdef _Levels lv = _Levels(weights, biases, activation, slope, staircase, noise, scale, shape, rqmc_steps)
     cdef int32_t L = lv.n_levels
     cdef int32_t l
     cdef bint gradient = not (flags & GLR_NO_GRADIENT)
@@ -295,10 +311,10 @@ def estimate(list weights, list biases, activation, slope, staircase, noise, sca
 def sample_noise(list weights, list biases, activation, slope, staircase, noise, scale, shape,
                  long long n_samples, long long replications, unsigned long long seed,
                  unsigned long long step, int flags, long long first=0, count=None,
-                 sample_keys=None):
+                 sample_keys=None, rqmc_steps=None):
     """The noise the kernel draws for replications first .. first + count - 1 (default: all),
     as an (n_samples, count, total units) array."""
-    cdef _Levels lv = _Levels(weights, biases, activation, slope, staircase, noise, scale, shape)
+    cdef _Levels lv = _Levels(weights, biases, activation, slope, staircase, noise, scale, shape, rqmc_steps)
     cdef int64_t units = 0
     cdef int32_t l
     for l in range(lv.n_levels):

@@ -80,6 +80,7 @@ typedef struct {
     uint32_t key0, key1;   /* seed */
     uint32_t step;
     int64_t half;          /* K/2 with antithetic pairs, else 0 */
+    int64_t rqmc_half;     /* K/2 with GLR_RQMC (the points of one half), else 0 */
     philox_lanes_fn philox;
 } noise_stream;
 
@@ -106,6 +107,9 @@ typedef struct {
      * of the first half and their partners k + K/2 (process_item, work_item.c). */
     int32_t pairs;
     float pair_weight;          /* 1 / (K - 1), see pair_weights (work_item.c) */
+    /* GLR_RQMC with the baseline: the halves' partial sums apart (cross-fitted baseline,
+     * reduce_per_sample in glrcore.c); an item lies in one half (chunk_range). */
+    int32_t halves;
     /* Output activation strictly increasing and saturating in float32 (sigmoid, tanh):
      * the arg-max and its ties are decided on the output pre-activations. */
     int32_t rank_preactivation;

@@ -90,6 +90,22 @@ static int check_stream(int64_t n_samples, int64_t replications, int32_t flags)
     return GLR_OK;
 }
 
+/* Randomized QMC noise (GLR_RQMC): K even (two halves of K/2 points), every level's
+ * Kronecker increments given, no antithetic mirror (the halves would not be
+ * independent) and no Student-t noise (no inverse distribution function here). */
+static int check_rqmc(const glr_level *levels, int32_t n_levels, int64_t replications,
+                      int32_t flags)
+{
+    if (!(flags & GLR_RQMC))
+        return GLR_OK;
+    if ((flags & GLR_ANTITHETIC) || replications % 2 != 0)
+        return GLR_EINVAL;
+    for (int32_t l = 0; l < n_levels; ++l)
+        if (!levels[l].rqmc_steps || levels[l].noise == GLR_NOISE_STUDENT_T)
+            return GLR_EINVAL;
+    return GLR_OK;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Build information                                                          */
 /* ------------------------------------------------------------------------- */
@@ -145,6 +161,8 @@ int glr_sample_noise(const glr_level *levels, int32_t n_levels, const uint32_t *
     int status = check_levels(levels, n_levels);
     if (status == GLR_OK)
         status = check_stream(n_samples, replications, flags | GLR_NO_GRADIENT);
+    if (status == GLR_OK)
+        status = check_rqmc(levels, n_levels, replications, flags);
     if (status != GLR_OK || !noise_out || first < 0 || count < 1 || count > replications - first)
         return GLR_EINVAL;
     noise_stream ns = make_stream(seed, step, replications, flags);
@@ -220,6 +238,8 @@ typedef struct {
     double *upper_total;         /* ctx->upper_params (+1): sums over samples, levels >= 1 */
     double *sample_mean_loss;    /* N */
     double *sample_mean_correct; /* N */
+    double *half_shift;          /* N x 2, GLR_RQMC with the baseline: the baselines of the
+                                    halves, the mean loss of the other half (b_0, b_1) */
     float *first_weight_t;       /* n_in x n_first: W^(0) transposed */
 } estimate_work;
 
@@ -233,6 +253,8 @@ static int check_estimate_arguments(const glr_level *levels, int32_t n_levels,
     if (status != GLR_OK)
         return status;
     if ((status = check_stream(n_samples, replications, flags)) != GLR_OK)
+        return status;
+    if ((status = check_rqmc(levels, n_levels, replications, flags)) != GLR_OK)
         return status;
     if (!inputs || !outputs || loss < GLR_LOSS_CROSS_ENTROPY || loss > GLR_LOSS_HINGE)
         return GLR_EINVAL;
@@ -254,12 +276,15 @@ static int check_estimate_arguments(const glr_level *levels, int32_t n_levels,
     return GLR_OK;
 }
 
-/* The layout of one work item's partial sums (doubles): loss and accuracy sums, then
- * for level 0 sum_k L_k psi(r_k) (and sum_k psi(r_k) with the baseline), then the same
- * for the weights and biases of levels >= 1, then the class probability and vote
- * sums; a part is empty when it is not wanted. */
+/* The layout of one work item's partial sums (doubles): loss and accuracy sums (and with
+ * halves the loss sum of the second half), then for level 0 sum_k L_k psi(r_k) (and
+ * sum_k psi(r_k) with the baseline, one per half with halves), then the same for the
+ * weights and biases of levels >= 1, then the class probability and vote sums; a part is
+ * empty when it is not wanted.  With halves an item writes the plain sums of its own
+ * half; the other half's stay zero. */
 static void plan_partial_sums(kernel_context *ctx, int32_t gradient, int32_t baseline)
 {
+    const size_t copies = ctx->halves ? 2 : 1;
     const glr_level *levels = ctx->levels;
     for (int32_t l = 0; l < ctx->n_levels; ++l) {
         ctx->max_width = levels[l].n_out > ctx->max_width ? levels[l].n_out : ctx->max_width;
@@ -268,11 +293,11 @@ static void plan_partial_sums(kernel_context *ctx, int32_t gradient, int32_t bas
     }
     const size_t n_first = (size_t)levels[0].n_out;
     const size_t n_classes = (size_t)levels[ctx->n_levels - 1].n_out;
-    size_t row = 2;
+    size_t row = ctx->halves ? 3 : 2;
     ctx->off_first_l = row; row += gradient ? n_first : 0;
-    ctx->off_first_p = row; row += baseline ? n_first : 0;
+    ctx->off_first_p = row; row += baseline ? copies * n_first : 0;
     ctx->off_upper_l = row; row += gradient ? ctx->upper_params : 0;
-    ctx->off_upper_p = row; row += baseline ? ctx->upper_params : 0;
+    ctx->off_upper_p = row; row += baseline ? copies * ctx->upper_params : 0;
     ctx->off_proba = row; row += ctx->want_proba ? n_classes : 0;
     ctx->off_votes = row; row += ctx->want_votes ? n_classes : 0;
     ctx->row = row;
@@ -301,6 +326,7 @@ static kernel_context make_context(const glr_level *levels, int32_t n_levels,
     const int32_t gradient = !(flags & GLR_NO_GRADIENT);
     ctx.pairs = gradient && (flags & GLR_BASELINE) && (flags & GLR_ANTITHETIC);
     ctx.pair_weight = ctx.pairs ? (float)(1.0 / (double)(replications - 1)) : 0.0f;
+    ctx.halves = gradient && (flags & GLR_BASELINE) && (flags & GLR_RQMC);
     const glr_level *last = &levels[n_levels - 1];
     ctx.rank_preactivation = last->activation == GLR_ACT_TANH ||
                              (last->activation == GLR_ACT_SIGMOID && last->activation_slope > 0.0f);
@@ -312,15 +338,33 @@ static void work_free(estimate_work *w)
 {
     free(w->bounds);
     free(w->slots); free(w->first_score); free(w->upper_total); free(w->sample_mean_loss);
-    free(w->sample_mean_correct); free(w->first_weight_t);
+    free(w->sample_mean_correct); free(w->first_weight_t); free(w->half_shift);
+}
+
+/* Work items per sample: with halves, each half is chunked on its own. */
+static int64_t chunks_per_sample(const kernel_context *ctx)
+{
+    const int64_t K = ctx->replications;
+    if (ctx->halves)
+        return 2 * ((K / 2 + GLR_CHUNK - 1) / GLR_CHUNK);
+    const int64_t span = ctx->pairs ? GLR_CHUNK / 2 : GLR_CHUNK;
+    return ((ctx->pairs ? K / 2 : K) + span - 1) / span;
 }
 
 /* The replications of chunk `chunk` of a sample: k_begin .. k_end - 1 (with pairs: of
  * the first half; the item does their partners k + K/2 too, so it still covers
- * GLR_CHUNK replications). */
+ * GLR_CHUNK replications; with halves: within one half). */
 static void chunk_range(const kernel_context *ctx, int64_t chunk, int64_t *k_begin,
                         int64_t *k_end)
 {
+    if (ctx->halves) {
+        const int64_t half = ctx->replications / 2;
+        const int64_t per_half = (half + GLR_CHUNK - 1) / GLR_CHUNK;
+        const int64_t start = (chunk / per_half) * half;
+        *k_begin = start + (chunk % per_half) * GLR_CHUNK;
+        *k_end = (*k_begin + GLR_CHUNK) < start + half ? (*k_begin + GLR_CHUNK) : start + half;
+        return;
+    }
     const int64_t span = ctx->pairs ? GLR_CHUNK / 2 : GLR_CHUNK;
     const int64_t limit = ctx->pairs ? ctx->replications / 2 : ctx->replications;
     *k_begin = chunk * span;
@@ -389,15 +433,16 @@ static int work_alloc(estimate_work *w, const kernel_context *ctx, int64_t n_sam
     w->n_first = (size_t)levels[0].n_out;
     w->n_classes = levels[ctx->n_levels - 1].n_out;
     const int64_t K = ctx->replications;
-    const int64_t span = ctx->pairs ? GLR_CHUNK / 2 : GLR_CHUNK;
-    w->chunks = ((ctx->pairs ? K / 2 : K) + span - 1) / span;
+    w->chunks = chunks_per_sample(ctx);
     plan_waves(w, ctx, n_samples, threads);
     w->inv_k = 1.0 / (double)K;
     /* With the leave-one-out baseline b_k = (sum_{j != k} L_j) / (K - 1):
      * (1/K) sum_k (L_k - b_k) w_k = (1/(K-1)) (sum_k L_k w_k - Lbar sum_k w_k).
      * With antithetic pairs b_k leaves out the pair (pair_weights, work_item.c):
-     * (1/K) sum_k (L_k - b_k) w_k = (K-1)/(K(K-2)) (sum_k weight_k w_k - Lbar K/(K-1) sum_k w_k). */
-    w->coef = !w->baseline ? w->inv_k
+     * (1/K) sum_k (L_k - b_k) w_k = (K-1)/(K(K-2)) (sum_k weight_k w_k - Lbar K/(K-1) sum_k w_k).
+     * With halves (GLR_RQMC) b_k is the mean loss of the other half:
+     * (1/K) sum_k (L_k - b_k) w_k = (1/K) (sum_k L_k w_k - b_0 sum_{k in 0} w_k - b_1 sum_{k in 1} w_k). */
+    w->coef = !w->baseline || ctx->halves ? w->inv_k
               : ctx->pairs ? (double)(K - 1) / ((double)K * (double)(K - 2))
                            : 1.0 / (double)(K - 1);
     w->shift_scale = ctx->pairs ? (double)K / (double)(K - 1) : 1.0;
@@ -411,6 +456,10 @@ static int work_alloc(estimate_work *w, const kernel_context *ctx, int64_t n_sam
     w->sample_mean_correct = (double *)calloc((size_t)n_samples, sizeof(double));
     w->first_weight_t = (float *)malloc(sizeof(float) * w->n_first * (size_t)levels[0].n_in);
     w->bounds = (level_bound *)calloc((size_t)ctx->n_levels, sizeof(level_bound));
+    if (ctx->halves && !(w->half_shift = (double *)calloc(2 * (size_t)n_samples, sizeof(double)))) {
+        work_free(w);
+        return GLR_ENOMEM;
+    }
     if (!w->slots || !w->first_score || !w->upper_total || !w->sample_mean_loss ||
         !w->sample_mean_correct || !w->first_weight_t || !w->bounds) {
         work_free(w);
@@ -553,27 +602,41 @@ static void reduce_per_sample(const kernel_context *ctx, estimate_work *w, wave_
 #endif
     for (int64_t sample = s0; sample < s1; ++sample) {
         const double *base = v.base + (size_t)(sample - s0) * (size_t)chunks * row;
-        double total_loss = 0.0, total_correct = 0.0;
+        double total_loss = 0.0, total_correct = 0.0, second_loss = 0.0;
         for (int64_t c = 0; c < chunks; ++c) {
             total_loss += base[(size_t)c * row];
             total_correct += base[(size_t)c * row + 1];
+            if (ctx->halves)
+                second_loss += base[(size_t)c * row + 2];
         }
         if (any_nonfinite(&total_loss, 1))
             record_sum_fault(w, sample, GLR_NONFINITE_LOSS, ctx->n_levels - 1);
         const double mean_loss = total_loss * inv_k;
         const double shift = mean_loss * w->shift_scale;
+        /* halves: the baseline of half h is the mean loss of the other half */
+        double shift0 = 0.0, shift1 = 0.0;
+        if (ctx->halves) {
+            const double per_half = 2.0 * inv_k;
+            shift0 = second_loss * per_half;
+            shift1 = (total_loss - second_loss) * per_half;
+            w->half_shift[2 * (size_t)sample] = shift0;
+            w->half_shift[2 * (size_t)sample + 1] = shift1;
+        }
         w->sample_mean_loss[sample] = mean_loss;
         w->sample_mean_correct[sample] = total_correct * inv_k;
         if (w->gradient) {
             for (size_t a = 0; a < n_first; ++a) {
-                double weighted = 0.0, plain = 0.0;
+                double weighted = 0.0, plain = 0.0, plain1 = 0.0;
                 for (int64_t c = 0; c < chunks; ++c) {
                     weighted += base[(size_t)c * row + ctx->off_first_l + a];
                     if (w->baseline)
                         plain += base[(size_t)c * row + ctx->off_first_p + a];
+                    if (ctx->halves)
+                        plain1 += base[(size_t)c * row + ctx->off_first_p + n_first + a];
                 }
                 w->first_score[(size_t)sample * n_first + a] =
-                    coef * (w->baseline ? weighted - shift * plain : weighted);
+                    ctx->halves  ? coef * (weighted - shift0 * plain - shift1 * plain1)
+                    : w->baseline ? coef * (weighted - shift * plain) : coef * weighted;
             }
             if (any_nonfinite(w->first_score + (size_t)sample * n_first, n_first))
                 record_sum_fault(w, sample, GLR_NONFINITE_GRADIENT, 0);
@@ -611,11 +674,12 @@ static void reduce_upper_levels(const kernel_context *ctx, estimate_work *w, wav
         const size_t first_p = (size_t)p0;
         const size_t left = ctx->upper_params - first_p;
         const size_t count = left < GLR_REDUCE ? left : GLR_REDUCE;
-        double weighted[GLR_REDUCE], plain[GLR_REDUCE];
+        const int32_t halves = ctx->halves;
+        double weighted[GLR_REDUCE], plain[GLR_REDUCE], plain1[GLR_REDUCE];
         for (int64_t sample = s0; sample < s1; ++sample) {
             const double *base = v.base + (size_t)(sample - s0) * (size_t)chunks * row;
             for (size_t i = 0; i < count; ++i)
-                weighted[i] = plain[i] = 0.0;
+                weighted[i] = plain[i] = plain1[i] = 0.0;
             for (int64_t c = 0; c < chunks; ++c) {
                 const double *chunk = base + (size_t)c * row;
                 for (size_t i = 0; i < count; ++i)
@@ -623,15 +687,25 @@ static void reduce_upper_levels(const kernel_context *ctx, estimate_work *w, wav
                 if (baseline)
                     for (size_t i = 0; i < count; ++i)
                         plain[i] += chunk[ctx->off_upper_p + first_p + i];
+                if (halves)
+                    for (size_t i = 0; i < count; ++i)
+                        plain1[i] += chunk[ctx->off_upper_p + ctx->upper_params + first_p + i];
             }
-            if (any_nonfinite(weighted, count) || (baseline && any_nonfinite(plain, count)))
+            if (any_nonfinite(weighted, count) || (baseline && any_nonfinite(plain, count)) ||
+                (halves && any_nonfinite(plain1, count)))
                 for (size_t i = 0; i < count; ++i)
-                    if (any_nonfinite(weighted + i, 1) || (baseline && any_nonfinite(plain + i, 1))) {
+                    if (any_nonfinite(weighted + i, 1) || (baseline && any_nonfinite(plain + i, 1)) ||
+                        (halves && any_nonfinite(plain1 + i, 1))) {
                         record_sum_fault(w, sample, GLR_NONFINITE_GRADIENT, upper_level(ctx, first_p + i));
                         break;
                     }
             double *acc = w->upper_total + first_p;
-            if (baseline) {
+            if (halves) {
+                const double shift0 = w->half_shift[2 * (size_t)sample];
+                const double shift1 = w->half_shift[2 * (size_t)sample + 1];
+                for (size_t i = 0; i < count; ++i)
+                    acc[i] += coef * (weighted[i] - shift0 * plain[i] - shift1 * plain1[i]);
+            } else if (baseline) {
                 const double shift = w->sample_mean_loss[sample] * w->shift_scale;
                 for (size_t i = 0; i < count; ++i)
                     acc[i] += coef * (weighted[i] - shift * plain[i]);

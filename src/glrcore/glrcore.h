@@ -53,8 +53,13 @@ enum glr_flags {
     GLR_ANTITHETIC = 2,   /* replication k + K/2 uses -r of replication k (symmetric noise)     */
     GLR_NO_GRADIENT = 4,  /* forward, loss and outputs only                                      */
     GLR_PORTABLE = 8,     /* portable loops, not the AVX-512 ones (same bits; for tests)         */
-    GLR_SMALL_WAVES = 16  /* the smallest waves of partial sums, one chunk at a time (same bits;
+    GLR_SMALL_WAVES = 16, /* the smallest waves of partial sums, one chunk at a time (same bits;
                              for tests)                                                          */
+    GLR_RQMC = 32         /* randomized quasi-Monte Carlo noise: each half of the K replications
+                             is a randomly shifted Kronecker point set (noise.h, rqmc_noise);
+                             with GLR_BASELINE a half's baseline is the mean loss of the other
+                             half (cross-fitted, so unbiased).  K even; not with GLR_ANTITHETIC
+                             nor Student-t noise                                                 */
 };
 
 enum glr_status {
@@ -86,6 +91,8 @@ typedef struct {
     int32_t noise;             /* enum glr_noise */
     float noise_scale;         /* > 0 */
     float noise_shape;         /* Student-t degrees of freedom (> 0) */
+    const uint64_t *rqmc_steps;/* n_out, with GLR_RQMC: unit a's Kronecker increment alpha_a
+                                  as a 64-bit fraction (2^64 frac(alpha_a)); else unused */
 } glr_level;
 
 /* Where to write the averaged gradient of one level (double precision). */
@@ -123,7 +130,8 @@ typedef struct {
  *               counter in place of their row index n (a key derived from the row's
  *               values makes its noise independent of its neighbours in the batch).
  * replications: K >= 1 (>= 2 with GLR_BASELINE, even with GLR_ANTITHETIC, >= 4 with
- *               both: the baseline of a replication then leaves out its pair)
+ *               both: the baseline of a replication then leaves out its pair; even
+ *               with GLR_RQMC)
  * seed, step:   the noise of replication k of sample n at level l and unit a is a pure
  *               function of (seed, step, key of n, k, l, a): results are bit-identical
  *               for any n_threads and any schedule.

@@ -109,6 +109,7 @@ noise_stream make_stream(uint64_t seed, uint64_t step, int64_t replications, int
     ns.key1 = (uint32_t)(seed >> 32);
     ns.step = (uint32_t)step;
     ns.half = (flags & GLR_ANTITHETIC) ? replications / 2 : 0;
+    ns.rqmc_half = (flags & GLR_RQMC) ? replications / 2 : 0;
     ns.philox = select_philox(flags);
     return ns;
 }

@@ -69,6 +69,102 @@ GLR_INLINE void inverse_cdf_units(int32_t noise, const uint32_t *GLR_RESTRICT wo
     }
 }
 
+/* The normal quantile Phi^-1(p) for p in (0, 1): Wichura (1988), "Algorithm AS 241: the
+ * percentage points of the normal distribution", Appl. Statist. 37, 477-484, its PPND7
+ * (about 1e-7 relative).  The uniforms here are >= 2^-24, so the tail variable
+ * sqrt(-log min(p, 1 - p)) stays below 4.08 and PPND7's far-tail branch (> 5) is never
+ * needed.  Both branches are computed and one selected, so the lanes do not branch. */
+GLR_INLINE float normal_quantile(float p)
+{
+    const float q = p - 0.5f;
+    const float rc = 0.180625f - q * q;
+    const float central = q * (((5.9109374720e+1f * rc + 1.5929113202e+2f) * rc + 5.0434271938e+1f) * rc
+                               + 3.3871327179e+0f)
+                          / (((6.7187563600e+1f * rc + 7.8757757664e+1f) * rc + 1.7895169469e+1f) * rc + 1.0f);
+    const float tail_p = q < 0.0f ? p : 1.0f - p;          /* exact: p >= 0.5 in the second case */
+    const float rt = sqrtf(-glr_log(tail_p)) - 1.6f;
+    const float tail = (((1.7023821103e-1f * rt + 1.3067284816e+0f) * rt + 2.7568153900e+0f) * rt
+                        + 1.4234372777e+0f)
+                       / ((1.2021132975e-1f * rt + 7.3700164250e-1f) * rt + 1.0f);
+    return fabsf(q) <= 0.425f ? central : (q < 0.0f ? -tail : tail);
+}
+
+/* Point i of a randomly shifted Kronecker set in one dimension (Richtmyer 1951; random
+ * shift: Cranley & Patterson 1976) is x = frac(i alpha + shift), kept in 64-bit fixed
+ * point (x / 2^64), so exact and the same bits on every path (rqmc_noise advances it by
+ * alpha, mod 2^64, from lane to lane).  tent_word applies the tent (baker's) transform
+ * 1 - |2x - 1| (Hickernell 2002), which keeps x uniform and suits the rule to integrands
+ * that are not periodic, and returns a word for uniform_open: the top 25 bits of x folded
+ * to 24, so that every 24-bit value has two preimages and the uniform is exactly that of
+ * the i.i.d. sampler. */
+GLR_INLINE uint32_t tent_word(uint64_t x)
+{
+    const uint32_t m = (uint32_t)(x >> 39);                /* 25 bits */
+    const uint32_t folded = m < (1u << 24) ? m : ((1u << 25) - 1u) - m;
+    return folded << 8;
+}
+
+/* The random shift of unit `unit` of a level for half `half` of the replications: one
+ * Philox block per (half, sample, level, pair of units, step) serves two units. */
+GLR_INLINE uint64_t kronecker_shift(const noise_stream *ns, uint32_t half, uint32_t sample,
+                                    int32_t level_index, int32_t unit)
+{
+    uint32_t x0 = half, x1 = sample, x2 = ((uint32_t)level_index << 24) | (uint32_t)(unit >> 1);
+    uint32_t x3 = ns->step;
+    philox10(&x0, &x1, &x2, &x3, ns->key0, ns->key1);
+    return (unit & 1) ? ((uint64_t)x3 << 32 | x2) : ((uint64_t)x1 << 32 | x0);
+}
+
+/*
+ * GLR_RQMC: randomized quasi-Monte Carlo noise.  Replication k lies in half
+ * h = [k >= K/2] as point i = k - h K/2 of that half's point set; unit a of the level
+ * is one dimension, with increment lv->rqmc_steps[a] and an independent uniform shift
+ * per (sample, half, unit).  Every replication's noise thus has the exact i.i.d.
+ * marginal f, the points of a half are spread evenly instead of independently, and the
+ * two halves are independent of each other (what the cross-fitted baseline needs).
+ * The noise is the inverse distribution function of the point.
+ */
+GLR_INLINE void rqmc_noise(const glr_level *lv, int32_t level_index, const noise_stream *ns,
+                           uint32_t sample, int64_t k0, int32_t npad, uint32_t *GLR_RESTRICT words,
+                           float *GLR_RESTRICT r)
+{
+    const int64_t half = ns->rqmc_half;
+    const float scale = lv->noise_scale;
+    /* lanes 0 .. split - 1 lie in the first half, the others in the second */
+    const int64_t to_half = half - k0;
+    const int32_t split = to_half <= 0 ? 0 : (to_half >= npad ? npad : (int32_t)to_half);
+    for (int32_t a = 0; a < lv->n_out; ++a) {
+        const uint64_t alpha = lv->rqmc_steps[a];
+        /* the points as words: x advances by alpha from lane to lane (exact, mod 2^64) */
+        if (split > 0) {
+            uint64_t x = (uint64_t)k0 * alpha + kronecker_shift(ns, 0u, sample, level_index, a);
+            for (int32_t t = 0; t < split; ++t, x += alpha)
+                words[t] = tent_word(x);
+        }
+        if (split < npad) {
+            uint64_t x = (uint64_t)(k0 + split - half) * alpha +
+                         kronecker_shift(ns, 1u, sample, level_index, a);
+            for (int32_t t = split; t < npad; ++t, x += alpha)
+                words[t] = tent_word(x);
+        }
+        float *GLR_RESTRICT o = r + (size_t)a * GLR_BLOCK;
+        switch (lv->noise) {
+        case GLR_NOISE_GAUSSIAN:
+            for (int32_t t = 0; t < npad; ++t)
+                o[t] = normal_quantile(uniform_open(words[t])) * scale;
+            break;
+        case GLR_NOISE_LAPLACE:
+            for (int32_t t = 0; t < npad; ++t)
+                o[t] = laplace_from_uniform(uniform_open(words[t]), scale);
+            break;
+        default:
+            for (int32_t t = 0; t < npad; ++t)
+                o[t] = logistic_from_uniform(uniform_open(words[t]), scale);
+            break;
+        }
+    }
+}
+
 /*
  * Noise of one level for lanes k0 .. k0 + npad - 1 of sample `sample`, written to
  * r[unit * GLR_BLOCK + lane].  Scratch: words (4 x GLR_BLOCK uint32), sign (GLR_BLOCK).
@@ -78,6 +174,10 @@ GLR_INLINE void level_noise(const glr_level *lv, int32_t level_index, const nois
                             uint32_t *GLR_RESTRICT words, float *GLR_RESTRICT sign,
                             float *GLR_RESTRICT r)
 {
+    if (ns->rqmc_half > 0) {
+        rqmc_noise(lv, level_index, ns, sample, k0, npad, words, r);
+        return;
+    }
     uint32_t *GLR_RESTRICT w0 = words;
     uint32_t *GLR_RESTRICT w1 = words + GLR_BLOCK;
     uint32_t *GLR_RESTRICT w2 = words + 2 * GLR_BLOCK;

@@ -287,15 +287,19 @@ GLR_INLINE void accumulate_class_outputs(const kernel_context *ctx, const lane_b
  * place of weight_k (for the leave-one-out baseline, see reduce_per_sample in
  * glrcore.c). */
 GLR_INLINE void accumulate_scores(const kernel_context *ctx, int32_t npad, int32_t baseline,
-                                  const lane_bank *bank, const float *GLR_RESTRICT weight,
-                                  scratch *s, double *GLR_RESTRICT slot)
+                                  int32_t second_half, const lane_bank *bank,
+                                  const float *GLR_RESTRICT weight, scratch *s,
+                                  double *GLR_RESTRICT slot)
 {
     const glr_level *first = &ctx->levels[0];
+    /* with halves, the plain sums of the second half have their own copy */
+    const size_t first_p = ctx->off_first_p + (second_half ? (size_t)first->n_out : 0);
+    const size_t upper_p = ctx->off_upper_p + (second_half ? ctx->upper_params : 0);
     const float *GLR_RESTRICT psi0 = bank->psi;
     for (int32_t a = 0; a < first->n_out; ++a) {
         slot[ctx->off_first_l + (size_t)a] += lane_dot(weight, psi0 + (size_t)a * GLR_BLOCK, npad);
         if (baseline)
-            slot[ctx->off_first_p + (size_t)a] += lane_dot(s->mask, psi0 + (size_t)a * GLR_BLOCK, npad);
+            slot[first_p + (size_t)a] += lane_dot(s->mask, psi0 + (size_t)a * GLR_BLOCK, npad);
     }
     size_t offset = 0;
     for (int32_t l = 1; l < ctx->n_levels; ++l) {
@@ -304,7 +308,7 @@ GLR_INLINE void accumulate_scores(const kernel_context *ctx, int32_t npad, int32
         const float *x = bank->x + s->level_offset[l - 1];
         accumulate_upper(ctx, lv, weight, psi, x, npad, s, slot + ctx->off_upper_l + offset);
         if (baseline)
-            accumulate_upper(ctx, lv, s->mask, psi, x, npad, s, slot + ctx->off_upper_p + offset);
+            accumulate_upper(ctx, lv, s->mask, psi, x, npad, s, slot + upper_p + offset);
         offset += (size_t)lv->n_out * (size_t)(lv->n_in + 1);
     }
 }
@@ -339,6 +343,8 @@ item_fault process_item(const kernel_context *ctx, int64_t sample, int64_t k_beg
     const int32_t baseline = (ctx->flags & GLR_BASELINE) && gradient;
     const uint32_t key = ctx->sample_keys ? ctx->sample_keys[sample] : (uint32_t)sample;
     const int32_t banks = ctx->pairs ? 2 : 1;   /* with pairs, bank 1 holds the partners */
+    /* with halves the item lies in one half (chunk_range, glrcore.c) */
+    const int32_t second_half = ctx->halves && k_begin >= ctx->replications / 2;
 
     first_preactivation(ctx, sample, s);
     plan_checks(ctx, s);
@@ -359,7 +365,10 @@ item_fault process_item(const kernel_context *ctx, int64_t sample, int64_t k_beg
             const float *out = bank->x + s->level_offset[ctx->n_levels - 1];
             lane_loss(ctx->loss, out, bank->rank, n_classes, label, npad, s->mask, s->work,
                       bank->loss, bank->correct);
-            slot[0] += lane_sum(bank->loss, npad);
+            const double block_loss = lane_sum(bank->loss, npad);
+            slot[0] += block_loss;
+            if (second_half)
+                slot[2] += block_loss;
             slot[1] += lane_sum(bank->correct, npad);
             if (ctx->want_proba || ctx->want_votes)
                 accumulate_class_outputs(ctx, bank, out, n_classes, npad, s, slot);
@@ -367,9 +376,9 @@ item_fault process_item(const kernel_context *ctx, int64_t sample, int64_t k_beg
         if (gradient && ctx->pairs) {
             pair_weights(ctx, npad, s);
             for (int32_t b = 0; b < banks; ++b)
-                accumulate_scores(ctx, npad, 1, &s->bank[b], s->bank[b].weight, s, slot);
+                accumulate_scores(ctx, npad, 1, 0, &s->bank[b], s->bank[b].weight, s, slot);
         } else if (gradient) {
-            accumulate_scores(ctx, npad, baseline, &s->bank[0], s->bank[0].loss, s, slot);
+            accumulate_scores(ctx, npad, baseline, second_half, &s->bank[0], s->bank[0].loss, s, slot);
         }
     }
     const item_fault none = {GLR_NONFINITE_NONE, 0};

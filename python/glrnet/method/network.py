@@ -16,7 +16,7 @@ from .. import _glrcore, modelfile
 from .._config import effective_n_threads
 from .._validation import (check_bool, check_features, check_int, check_int_sequence, check_labels, check_option,
                            check_parameters, check_seed)
-from . import dense
+from . import dense, rqmc
 from .activations import Activation, as_activation
 from .losses import (DIFFERENTIABLE, LOSS_CODES, check_loss, correct_fraction, loss_and_output_gradient, loss_values,
                      softmax)
@@ -68,7 +68,8 @@ class GLRGradient:
 
 
 def kernel_memory_bytes(layer_sizes, n_samples, replications, *, gradient=True, baseline=False,
-                        antithetic=False, proba=False, votes=False, sample_outputs=False, n_threads=1) -> int:
+                        antithetic=False, proba=False, votes=False, sample_outputs=False, n_threads=1,
+                        rqmc=False) -> int:
     """An upper estimate of the memory one call of the kernel takes (bytes): its partial sums, held
     in waves of at most about ``wave_bytes`` whatever K (``plan_waves`` in src/glrcore/glrcore.c),
     the per-sample totals, each thread's scratch (``scratch_init`` in work_item.c), and the arrays
@@ -83,13 +84,15 @@ def kernel_memory_bytes(layer_sizes, n_samples, replications, *, gradient=True, 
     upper = n_params - (n_in + 1) * n_first
     base = gradient and baseline
     banks = 2 if base and antithetic else 1
-    row_bytes = 8 * (2 + (n_first + upper) * (int(gradient) + int(base)) + n_classes * (int(proba) + int(votes)))
-    chunks = -(-replications // chunk)
+    halves = base and rqmc                          # the plain sums of each half apart, and its loss
+    row_bytes = 8 * (2 + int(halves) + (n_first + upper) * (int(gradient) + int(base) * (1 + int(halves)))
+                     + n_classes * (int(proba) + int(votes)))
+    chunks = 2 * -(-(replications // 2) // chunk) if halves else -(-replications // chunk)
     if chunks == 1 or chunks * row_bytes <= wave_bytes:
         slots = min(max(wave_bytes // (chunks * row_bytes), 1), n_samples) * chunks * row_bytes
     else:
         slots = (min(max(wave_bytes // row_bytes - 1, n_threads, 1), chunks) + 1) * row_bytes
-    per_call = 8 * n_samples * (n_first + 2) + 8 * (upper + 1) + 4 * n_first * n_in
+    per_call = 8 * n_samples * (n_first + 2 + 2 * int(halves)) + 8 * (upper + 1) + 4 * n_first * n_in
     per_thread = (4 * block * (banks * (2 * units + n_classes + 3) + 2 * (max_width + lanes) + 12)
                   + 4 * lanes * max_width + 12 * n_first + 64 * 32)
     binding = (4 * n_params + 8 * n_params * int(gradient) + 4 * n_samples * (n_in + 1)
@@ -246,9 +249,10 @@ class MLP:
             "noise": [n.code for n in self.noises],
             "scale": [n.scale for n in self.noises],
             "shape": [n.shape for n in self.noises],
+            "rqmc_steps": rqmc.kronecker_increments(sum(self.layer_sizes[1:])),
         }
 
-    def _check_run(self, replications, seed, step, baseline, antithetic, n_threads):
+    def _check_run(self, replications, seed, step, baseline, antithetic, n_threads, rqmc=False):
         replications = check_int(replications, "replications", minimum=1, maximum=MAX_REPLICATIONS)
         seed = check_seed(seed)
         step = check_int(step, "step", minimum=0, maximum=STEP_PERIOD - 1)
@@ -261,7 +265,18 @@ class MLP:
         if baseline and antithetic and replications < 4:
             raise ValueError(f"baseline with antithetic pairs needs replications >= 4: the baseline of a "
                              f"replication leaves out its pair, and needs another pair (got {replications})")
-        flags = (_glrcore.FLAG_BASELINE if baseline else 0) | (_glrcore.FLAG_ANTITHETIC if antithetic else 0)
+        rqmc = check_bool(rqmc, "rqmc")
+        if rqmc:
+            if antithetic:
+                raise ValueError("rqmc and antithetic exclude each other: the two halves of the "
+                                 "replications must be independent")
+            if replications % 2:
+                raise ValueError(f"rqmc needs an even number of replications (two halves), got {replications}")
+            student = [n.name for n in self.noises or [] if n.name == "student_t"]
+            if student:
+                raise ValueError("rqmc supports gaussian, laplace and logistic noise, not student_t")
+        flags = ((_glrcore.FLAG_BASELINE if baseline else 0) | (_glrcore.FLAG_ANTITHETIC if antithetic else 0)
+                 | (_glrcore.FLAG_RQMC if rqmc else 0))
         return replications, seed, step, flags, effective_n_threads(n_threads)
 
     def _check_batch(self, X, y, loss):
@@ -270,13 +285,14 @@ class MLP:
         return X, y, self.loss if loss is None else check_loss(loss)
 
     def sample_noise(self, n_samples, replications, *, seed=0, step=0, antithetic=False, first=0, count=None,
-                     sample_keys=None):
+                     sample_keys=None, rqmc=False):
         """The kernel's noise for (seed, step) as one float32 array per level, each (N, K, width):
         exactly what :meth:`gradient` draws (with ``sample_keys``, :func:`row_keys` of the rows: what
         :meth:`predict_proba` draws).  ``first`` and ``count`` select replications
         ``first .. first + count - 1`` of the K."""
         n_samples = check_int(n_samples, "n_samples", minimum=1)
-        replications, seed, step, flags, _ = self._check_run(replications, seed, step, False, antithetic, None)
+        replications, seed, step, flags, _ = self._check_run(replications, seed, step, False, antithetic, None,
+                                                             rqmc)
         first = check_int(first, "first", minimum=0, maximum=replications - 1)
         count = replications - first if count is None else check_int(count, "count", minimum=1,
                                                                       maximum=replications - first)
@@ -288,7 +304,7 @@ class MLP:
 
     # ------------------------------------------------------------- estimator
     def gradient(self, X, y, replications=1000, *, seed=0, step=0, loss=None, baseline=False,
-                 antithetic=False, n_threads=None, sample_outputs=False) -> GLRGradient:
+                 antithetic=False, n_threads=None, sample_outputs=False, rqmc=False) -> GLRGradient:
         """The GLR gradient of the mean loss over a mini-batch (Eq. 4, Eq. 5, Algorithm 1).
 
         Parameters
@@ -307,16 +323,22 @@ class MLP:
             (K >= 4).
         antithetic : bool
             Replication k + K/2 uses the negated noise of replication k.
+        rqmc : bool
+            Randomized quasi-Monte Carlo noise (:mod:`glrnet.method.rqmc`): each half of the
+            K replications is a randomly shifted Kronecker point set, the halves independent;
+            with ``baseline`` the baseline of a half is the mean loss of the other half
+            (cross-fitted).  Unbiased; K even; not with ``antithetic`` nor Student-t noise.
         """
         X, y, loss = self._check_batch(X, y, loss)
         sample_outputs = check_bool(sample_outputs, "sample_outputs")
         replications, seed, step, flags, threads = self._check_run(replications, seed, step, baseline,
-                                                                  antithetic, n_threads)
+                                                                  antithetic, n_threads, rqmc)
         out = self._estimate(X, y, loss, replications, seed, step, flags, threads, sample_outputs=sample_outputs)
         return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"],
                            out.get("sample_loss"), out.get("sample_accuracy"), out.get("sample_first_score"))
 
-    def _gradient_stepper(self, X, y, batch_size, replications, *, seed, baseline, antithetic, n_threads):
+    def _gradient_stepper(self, X, y, batch_size, replications, *, seed, baseline, antithetic, n_threads,
+                          rqmc=False):
         """For train(): every argument checked once, then ``stepper(index, step, X_batch=None)``, the GLR
         gradient of the rows ``index`` with noise step ``step``: one kernel call without per-step checks
         (train checks the parameters after every update).  The same bits as :meth:`gradient`.
@@ -325,9 +347,9 @@ class MLP:
         X = check_features(X, self.n_inputs)
         y = check_labels(y, X.shape[0], self.n_classes)
         replications, seed, _, flags, threads = self._check_run(replications, seed, 0, baseline, antithetic,
-                                                               n_threads)
+                                                               n_threads, rqmc)
         _check_kernel_memory(self.layer_sizes, min(batch_size, X.shape[0]), replications, threads, gradient=True,
-                             baseline=baseline, antithetic=antithetic)
+                             baseline=baseline, antithetic=antithetic, rqmc=bool(rqmc))
         self._kernel_levels()
         X32, code = np.ascontiguousarray(X, dtype=np.float32), LOSS_CODES[self.loss]
 
@@ -428,6 +450,7 @@ class MLP:
                              gradient=not flags & _glrcore.FLAG_NO_GRADIENT,
                              baseline=bool(flags & _glrcore.FLAG_BASELINE),
                              antithetic=bool(flags & _glrcore.FLAG_ANTITHETIC),
+                             rqmc=bool(flags & _glrcore.FLAG_RQMC),
                              **{k: bool(v) for k, v in outputs.items() if k != "sample_keys"})
         return _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss], replications=replications,
                                  seed=seed, step=step, flags=flags, n_threads=threads, **outputs)
