@@ -29,6 +29,10 @@ FLAG_PORTABLE: int
 FLAG_SMALL_WAVES: int
 """The smallest waves of partial sums, one chunk of replications at a time (the same bits;
 for tests)."""
+FLAG_RQMC: int
+"""Randomized quasi-Monte Carlo noise: each half of the K replications is a randomly shifted
+Kronecker point set (``rqmc_steps``); with FLAG_BASELINE each half's baseline is the other
+half's mean loss.  K even; not with FLAG_ANTITHETIC nor Student-t noise."""
 
 
 class _Layout(TypedDict):
@@ -77,7 +81,8 @@ def estimate(weights: List[ArrayLike], biases: List[ArrayLike], activation: Sequ
              scale: Sequence[float], shape: Sequence[float], X: ArrayLike,
              y: ArrayLike | None, loss: int, replications: int, seed: int, step: int,
              flags: int, n_threads: int, sample_outputs: bool = False, proba: bool = False,
-             votes: bool = False, sample_keys: ArrayLike | None = None) -> _EstimateResult:
+             votes: bool = False, sample_keys: ArrayLike | None = None,
+             rqmc_steps: ArrayLike | None = None) -> _EstimateResult:
     """One call of glr_estimate: the GLR gradient estimate of a mini-batch.
 
     ``weights[l]`` is (n_out, n_in) and ``biases[l]`` (n_out,) (float32), ``X`` is
@@ -86,7 +91,8 @@ def estimate(weights: List[ArrayLike], biases: List[ArrayLike], activation: Sequ
     replication, level, unit), so results are bit-identical for any ``n_threads``
     (<= 0: the OpenMP default).  ``sample_keys`` (n,) uint32 stand for the samples in
     the noise counter instead of their row index.  ``flags`` is an or of the FLAG_*
-    constants.
+    constants.  ``rqmc_steps`` (uint64, one per unit of every level, level by level) are the
+    Kronecker increments FLAG_RQMC needs (glrnet.method.rqmc.kronecker_increments).
     Returns the means, the gradients unless FLAG_NO_GRADIENT, and the per-sample
     arrays asked for by ``sample_outputs``, ``proba`` and ``votes``.
     """
@@ -97,7 +103,8 @@ def sample_noise(weights: List[ArrayLike], biases: List[ArrayLike], activation: 
                  scale: Sequence[float], shape: Sequence[float], n_samples: int,
                  replications: int, seed: int, step: int, flags: int, first: int = 0,
                  count: int | None = None,
-                 sample_keys: ArrayLike | None = None) -> NDArray[np.float32]:
+                 sample_keys: ArrayLike | None = None,
+                 rqmc_steps: ArrayLike | None = None) -> NDArray[np.float32]:
     """The exact noise ``estimate`` draws with the same seed, step, flags and keys, for
     replications first .. first + count - 1 (default: all), as a float32 array
     (n_samples, count, sum of n_out over the levels)."""
