@@ -32,7 +32,10 @@ def per_seed(out):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    from glrnet.distributed import ONE_BLAS_THREAD_ENV
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env=dict(ONE_BLAS_THREAD_ENV)) as c:
         yield c
 
 
@@ -49,6 +52,23 @@ def test_workers_import_this_glrnet(cluster):
     with distributed.Client(cluster) as client:
         where = client.run(lambda: __import__("glrnet").__file__)
     assert set(where.values()) == {glrnet.__file__}          # PYTHONPATH and sys.path reach the workers
+
+
+def _blas_threads_after_loading_scipy():
+    import scipy.linalg  # noqa: F401  (may load a BLAS of its own, after the worker started)
+    import scipy.optimize  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    return sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+
+
+def test_workers_start_every_blas_on_one_thread(cluster):
+    """one_blas_thread limits the BLAS libraries loaded when a unit starts; one that a unit loads
+    later (scipy's own OpenBLAS, say) would run on all cores, and OpenBLAS's last bits change with
+    its thread count.  The workers' environment starts every BLAS on one thread."""
+    with distributed.Client(cluster) as client:
+        threads = client.run(_blas_threads_after_loading_scipy)
+    assert all(found == [1] for found in threads.values()), threads
 
 
 def test_reproduce_on_a_cluster_equals_the_in_process_run(cluster, tmp_path):
@@ -137,3 +157,16 @@ def test_importing_glrnet_distributed_does_not_import_dask():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ})
     assert result.stdout.strip() == "False"
+
+
+def test_one_blas_thread_covers_scipys_blas_in_a_fresh_process():
+    """In a process that has not imported scipy.linalg yet, one_blas_thread still limits the BLAS
+    that scipy loads (what a worker's first unit, or a fresh glrnet reproduce, meets)."""
+    code = ("from glrnet.distributed import one_blas_thread\n"
+            "from threadpoolctl import threadpool_info\n"
+            "with one_blas_thread():\n"
+            "    import scipy.optimize\n"
+            "    print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'}))\n")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == "[1]", result.stdout

@@ -44,9 +44,19 @@ def add_cluster_options(parser):
     return parser
 
 
+#: The environment of the worker processes of a LocalCluster started here: every BLAS library a
+#: worker loads, at any time, starts on one thread (one_blas_thread limits only those already loaded).
+ONE_BLAS_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "BLIS_NUM_THREADS": "1"}
+
+
 def one_blas_thread():
-    """``with one_blas_thread():`` numpy's BLAS on one thread for the block (threadpoolctl, a
-    scikit-learn dependency), so that a unit's bits do not depend on where it runs."""
+    """``with one_blas_thread():`` numpy's and scipy's BLAS on one thread for the block
+    (threadpoolctl), so that a unit's bits do not depend on where it runs.
+
+    threadpoolctl limits only the libraries loaded when the block starts, and scipy ships a BLAS
+    of its own that it loads on the first import of ``scipy.linalg`` (L-BFGS, for one): a unit
+    that made that first import would run it on all cores, so it is imported here first."""
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS, so that the limit covers it)
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -194,7 +204,7 @@ def open_executor(scheduler=None, workers=None, threads=None, *, log=log):
             workers = check_int(workers, "workers", minimum=1)
             threads = threads or max(1, (os.cpu_count() or 1) // workers)
             cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
+                n_workers=workers, threads_per_worker=1, processes=True, env=dict(ONE_BLAS_THREAD_ENV),
                 dashboard_address=":8787" if _has_bokeh() else ":0"))        # ":0": no port taken from others
             client = stack.enter_context(distributed.Client(cluster))
             where = f"a LocalCluster of {workers} worker process(es), {threads} kernel thread(s) each"
