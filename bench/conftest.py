@@ -12,7 +12,15 @@ def results():
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """The figures of this run into bench/last-run.json, merged over the earlier ones (a run of one
+    benchmark file keeps the others' figures), written atomically."""
     if RESULTS:
         path = os.path.join(os.path.dirname(__file__), "last-run.json")
-        with open(path, "w") as handle:
-            json.dump(RESULTS, handle, indent=2, sort_keys=True)
+        merged = {}
+        if os.path.exists(path):
+            with open(path) as handle:
+                merged = json.load(handle)
+        merged.update(RESULTS)
+        with open(path + ".tmp", "w") as handle:
+            json.dump(merged, handle, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
