@@ -1,6 +1,6 @@
 """Randomized quasi-Monte Carlo noise (``rqmc=True``, glrnet.method.rqmc, rqmc_noise in noise.h).
 
-Known answers for the increments, the point structure recovered from the kernel's own noise,
+Known answers for the lattice, the point structure recovered from the kernel's own noise,
 the exact marginal distribution, unbiasedness against exact gradients (with the cross-fitted
 baseline), the same bits for any thread count, path and wave size, and the variance it buys.
 Statistical checks use fixed seeds and bounds at a stated false-alarm level."""
@@ -21,14 +21,21 @@ from test_unbiased import RUNS, Z, _assert_within_bounds, _exact_gradient, _glr_
 FAMILIES = [glrnet.Gaussian(1.0), glrnet.Laplace(0.8), glrnet.Logistic(0.6)]
 
 
-def test_primes_and_increments_known_answers():
-    np.testing.assert_array_equal(rqmc.primes(10), [2, 3, 5, 7, 11, 13, 17, 19, 23, 29])
-    assert rqmc.primes(10_000)[-1] == 104_729                   # the 10,000th prime
-    steps = rqmc.kronecker_increments(5)
+def test_lattice_known_answers():
+    """Korobov vectors (1, a, a^2, ...) mod N as 64-bit fractions, exactly; the multiplier search
+    prefers a lattice with a smaller worst-case error, so it never picks the degenerate a = 1."""
+    a = rqmc.korobov_multiplier(100, 30)
+    assert math.gcd(a, 100) == 1 and a != 1
+    steps = rqmc.lattice_increments(30, 100)
     assert steps.dtype == np.uint64 and not steps.flags.writeable
-    for step, p in zip(steps, [2, 3, 5, 7, 11]):
-        assert abs(int(step) / 2**64 - (math.sqrt(p) % 1.0)) < 1e-15
-    assert int(steps[0]) == 0x6A09E667F3BCC908                  # frac(sqrt 2), as in SHA-256's H0
+    for j, step in enumerate(steps):
+        assert int(step) == (pow(a, j, 100) << 64) // 100
+    z = np.array([pow(a, j, 100) for j in range(30)])
+    weights = 1.0 / (np.arange(30) + 1.0) ** 2
+    assert rqmc._worst_case_error(z, 100, weights) < rqmc._worst_case_error(np.ones(30, int), 100, weights)
+    assert int(rqmc.lattice_increments(3, 1)[0]) == 0 and rqmc.korobov_multiplier(2, 5) == 1
+    with pytest.raises(ValueError, match="positive"):
+        rqmc.lattice_increments(3, 0)
 
 
 def _cdf(family, r):
@@ -37,26 +44,28 @@ def _cdf(family, r):
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
-def test_each_half_is_a_shifted_kronecker_set(family):
-    """u_i = F(r_i) must be tent(frac(i alpha_j + s)) for one shift s per (sample, half, unit):
-    s is recovered from point 0 (two candidates) and every other point predicted from it."""
+def test_each_half_is_a_shifted_lattice(family):
+    """u_i = F(r_i) must be tent(frac(i z_j / N + s)) for one shift s per (sample, half, unit): s is
+    recovered from point 0 (two candidates) and every other point predicted from it."""
     model = glrnet.MLP([4, 6, 3], "sigmoid", family, seed=1)
     K = 40
+    N = K // 2
     noise = np.concatenate(model.sample_noise(3, K, seed=5, step=2, rqmc=True), axis=2).astype(np.float64)
-    alpha = rqmc.kronecker_increments(9).astype(np.float64) / 2**64
-    i = np.arange(K // 2)
+    a = rqmc.korobov_multiplier(N, 9)
+    z = np.array([pow(a, j, N) for j in range(9)])
+    i = np.arange(N)
     for n in range(3):
         for half in range(2):
             for j in range(9):
-                u = _cdf(family, noise[n, half * K // 2:(half + 1) * K // 2, j])
+                u = _cdf(family, noise[n, half * N:(half + 1) * N, j])
                 errors = []
                 for s in (u[0] / 2, 1 - u[0] / 2):
-                    x = (i * alpha[j] + s) % 1.0
+                    x = (i * z[j] / N + s) % 1.0
                     errors.append(np.abs(1 - np.abs(2 * x - 1) - u).max())
                 # 2^-23 from the 24-bit uniform grid, about 1e-6 from the float32 quantile
                 assert min(errors) < 5e-6, (n, half, j, min(errors))
     # the halves and the samples have their own shifts
-    assert not np.allclose(noise[0, 0], noise[0, K // 2]) and not np.allclose(noise[0, 0], noise[1, 0])
+    assert not np.allclose(noise[0, 0], noise[0, N]) and not np.allclose(noise[0, 0], noise[1, 0])
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
@@ -139,7 +148,8 @@ def test_rqmc_bits_do_not_depend_on_threads_path_or_waves(flags):
     def run(extra, threads):
         return _glrcore.estimate(**model._kernel_levels(), X=X, y=y, loss=LOSS_CODES[model.loss],
                                  replications=5000, seed=21, step=6, flags=flags | extra, n_threads=threads,
-                                 sample_outputs=True, proba=True, votes=True)
+                                 sample_outputs=True, proba=True, votes=True,
+                                 rqmc_steps=model._rqmc_steps(5000, flags))
 
     reference = run(0, 1)
     for extra, threads in ((0, 2), (0, 3), (_glrcore.FLAG_PORTABLE, 1), (_glrcore.FLAG_SMALL_WAVES, 3)):
@@ -179,6 +189,14 @@ def test_bad_rqmc_arguments_are_refused_before_the_kernel(kwargs, match):
     arguments = {"replications": 8, "rqmc": True, **kwargs}
     with pytest.raises((ValueError, TypeError), match=match):
         model.gradient(X, y, arguments.pop("replications"), **arguments)
+
+
+def test_the_kernel_refuses_rqmc_without_the_lattice():
+    """The binding's last line of defence: FLAG_RQMC without rqmc_steps is an invalid argument."""
+    model = glrnet.MLP([3, 3, 2], seed=1)
+    with pytest.raises(ValueError):
+        _glrcore.estimate(**model._kernel_levels(), X=np.ones((1, 3)), y=np.array([0]), loss=0, replications=8,
+                          seed=0, step=0, flags=_glrcore.FLAG_RQMC, n_threads=1)
 
 
 def test_student_t_noise_is_refused_with_rqmc():

@@ -31,7 +31,7 @@ FLAG_SMALL_WAVES: int
 for tests)."""
 FLAG_RQMC: int
 """Randomized quasi-Monte Carlo noise: each half of the K replications is a randomly shifted
-Kronecker point set (``rqmc_steps``); with FLAG_BASELINE each half's baseline is the other
+rank-1 lattice (``rqmc_steps``); with FLAG_BASELINE each half's baseline is the other
 half's mean loss.  K even; not with FLAG_ANTITHETIC nor Student-t noise."""
 
 
@@ -92,7 +92,8 @@ def estimate(weights: List[ArrayLike], biases: List[ArrayLike], activation: Sequ
     (<= 0: the OpenMP default).  ``sample_keys`` (n,) uint32 stand for the samples in
     the noise counter instead of their row index.  ``flags`` is an or of the FLAG_*
     constants.  ``rqmc_steps`` (uint64, one per unit of every level, level by level) are the
-    Kronecker increments FLAG_RQMC needs (glrnet.method.rqmc.kronecker_increments).
+    lattice's generating vector z_j / N as 64-bit fractions that FLAG_RQMC needs
+    (glrnet.method.rqmc.lattice_increments).
     Returns the means, the gradients unless FLAG_NO_GRADIENT, and the per-sample
     arrays asked for by ``sample_outputs``, ``proba`` and ``votes``.
     """

@@ -97,7 +97,7 @@ def _train_parser(sub):
     vr.add_argument("--no-baseline", dest="baseline", action="store_false", help="no leave-one-out baseline")
     p.add_argument("--antithetic", action="store_true", help="antithetic noise pairs (variance reduction)")
     p.add_argument("--rqmc", action="store_true",
-                   help="randomized quasi-Monte Carlo noise: two independent shifted Kronecker point sets of "
+                   help="randomized quasi-Monte Carlo noise: two independent randomly shifted lattices of "
                         "K/2 points, the baseline of each half from the other (unbiased; less variance)")
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="L2 penalty on the weights (keeps them small against the neuronal noise)")

@@ -91,7 +91,7 @@ static int check_stream(int64_t n_samples, int64_t replications, int32_t flags)
 }
 
 /* Randomized QMC noise (GLR_RQMC): K even (two halves of K/2 points), every level's
- * Kronecker increments given, no antithetic mirror (the halves would not be
+ * lattice increments given, no antithetic mirror (the halves would not be
  * independent) and no Student-t noise (no inverse distribution function here). */
 static int check_rqmc(const glr_level *levels, int32_t n_levels, int64_t replications,
                       int32_t flags)

@@ -56,7 +56,7 @@ enum glr_flags {
     GLR_SMALL_WAVES = 16, /* the smallest waves of partial sums, one chunk at a time (same bits;
                              for tests)                                                          */
     GLR_RQMC = 32         /* randomized quasi-Monte Carlo noise: each half of the K replications
-                             is a randomly shifted Kronecker point set (noise.h, rqmc_noise);
+                             is a randomly shifted rank-1 lattice of K/2 points (noise.h, rqmc_noise);
                              with GLR_BASELINE a half's baseline is the mean loss of the other
                              half (cross-fitted, so unbiased).  K even; not with GLR_ANTITHETIC
                              nor Student-t noise                                                 */
@@ -91,8 +91,9 @@ typedef struct {
     int32_t noise;             /* enum glr_noise */
     float noise_scale;         /* > 0 */
     float noise_shape;         /* Student-t degrees of freedom (> 0) */
-    const uint64_t *rqmc_steps;/* n_out, with GLR_RQMC: unit a's Kronecker increment alpha_a
-                                  as a 64-bit fraction (2^64 frac(alpha_a)); else unused */
+    const uint64_t *rqmc_steps;/* n_out, with GLR_RQMC: unit a's component z_a / N of the
+                                  lattice's generating vector as a 64-bit fraction
+                                  (floor(2^64 z_a / N), N = K/2); else unused */
 } glr_level;
 
 /* Where to write the averaged gradient of one level (double precision). */

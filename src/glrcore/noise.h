@@ -89,10 +89,11 @@ GLR_INLINE float normal_quantile(float p)
     return fabsf(q) <= 0.425f ? central : (q < 0.0f ? -tail : tail);
 }
 
-/* Point i of a randomly shifted Kronecker set in one dimension (Richtmyer 1951; random
- * shift: Cranley & Patterson 1976) is x = frac(i alpha + shift), kept in 64-bit fixed
- * point (x / 2^64), so exact and the same bits on every path (rqmc_noise advances it by
- * alpha, mod 2^64, from lane to lane).  tent_word applies the tent (baker's) transform
+/* Point i of a randomly shifted rank-1 lattice of N points in one dimension (Korobov
+ * 1959; random shift: Cranley & Patterson 1976) is x = frac(i z / N + shift), kept in
+ * 64-bit fixed point (x / 2^64, with z / N as floor(2^64 z / N): off by less than N
+ * units of 2^-64), so exact and the same bits on every path (rqmc_noise advances it
+ * by z / N, mod 2^64, from lane to lane).  tent_word applies the tent (baker's) transform
  * 1 - |2x - 1| (Hickernell 2002), which keeps x uniform and suits the rule to integrands
  * that are not periodic, and returns a word for uniform_open: the top 25 bits of x folded
  * to 24, so that every 24-bit value has two preimages and the uniform is exactly that of
@@ -106,7 +107,7 @@ GLR_INLINE uint32_t tent_word(uint64_t x)
 
 /* The random shift of unit `unit` of a level for half `half` of the replications: one
  * Philox block per (half, sample, level, pair of units, step) serves two units. */
-GLR_INLINE uint64_t kronecker_shift(const noise_stream *ns, uint32_t half, uint32_t sample,
+GLR_INLINE uint64_t lattice_shift(const noise_stream *ns, uint32_t half, uint32_t sample,
                                     int32_t level_index, int32_t unit)
 {
     uint32_t x0 = half, x1 = sample, x2 = ((uint32_t)level_index << 24) | (uint32_t)(unit >> 1);
@@ -118,7 +119,7 @@ GLR_INLINE uint64_t kronecker_shift(const noise_stream *ns, uint32_t half, uint3
 /*
  * GLR_RQMC: randomized quasi-Monte Carlo noise.  Replication k lies in half
  * h = [k >= K/2] as point i = k - h K/2 of that half's point set; unit a of the level
- * is one dimension, with increment lv->rqmc_steps[a] and an independent uniform shift
+ * is one dimension, with increment lv->rqmc_steps[a] = z_a / N and a uniform shift
  * per (sample, half, unit).  Every replication's noise thus has the exact i.i.d.
  * marginal f, the points of a half are spread evenly instead of independently, and the
  * two halves are independent of each other (what the cross-fitted baseline needs).
@@ -137,13 +138,13 @@ GLR_INLINE void rqmc_noise(const glr_level *lv, int32_t level_index, const noise
         const uint64_t alpha = lv->rqmc_steps[a];
         /* the points as words: x advances by alpha from lane to lane (exact, mod 2^64) */
         if (split > 0) {
-            uint64_t x = (uint64_t)k0 * alpha + kronecker_shift(ns, 0u, sample, level_index, a);
+            uint64_t x = (uint64_t)k0 * alpha + lattice_shift(ns, 0u, sample, level_index, a);
             for (int32_t t = 0; t < split; ++t, x += alpha)
                 words[t] = tent_word(x);
         }
         if (split < npad) {
             uint64_t x = (uint64_t)(k0 + split - half) * alpha +
-                         kronecker_shift(ns, 1u, sample, level_index, a);
+                         lattice_shift(ns, 1u, sample, level_index, a);
             for (int32_t t = split; t < npad; ++t, x += alpha)
                 words[t] = tent_word(x);
         }

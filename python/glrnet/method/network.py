@@ -16,8 +16,9 @@ from .. import _glrcore, modelfile
 from .._config import effective_n_threads
 from .._validation import (check_bool, check_features, check_int, check_int_sequence, check_labels, check_option,
                            check_parameters, check_seed)
-from . import dense, rqmc
+from . import dense
 from .activations import Activation, as_activation
+from .rqmc import lattice_increments
 from .losses import (DIFFERENTIABLE, LOSS_CODES, check_loss, correct_fraction, loss_and_output_gradient, loss_values,
                      softmax)
 from .noise import Gaussian, StudentT, as_noise
@@ -249,8 +250,13 @@ class MLP:
             "noise": [n.code for n in self.noises],
             "scale": [n.scale for n in self.noises],
             "shape": [n.shape for n in self.noises],
-            "rqmc_steps": rqmc.kronecker_increments(sum(self.layer_sizes[1:])),
         }
+
+    def _rqmc_steps(self, replications, flags):
+        """The lattice's generating vector for a call with these flags (None without FLAG_RQMC)."""
+        if not flags & _glrcore.FLAG_RQMC:
+            return None
+        return lattice_increments(sum(self.layer_sizes[1:]), replications // 2)
 
     def _check_run(self, replications, seed, step, baseline, antithetic, n_threads, rqmc=False):
         replications = check_int(replications, "replications", minimum=1, maximum=MAX_REPLICATIONS)
@@ -298,6 +304,7 @@ class MLP:
                                                                       maximum=replications - first)
         noise = _glrcore.sample_noise(**self._kernel_levels(), n_samples=n_samples, replications=replications,
                                       seed=seed, step=step, flags=flags, first=first, count=count,
+                                      rqmc_steps=self._rqmc_steps(replications, flags),
                                       sample_keys=sample_keys)
         bounds = np.cumsum([0] + [w.shape[0] for w in self.weights])
         return [noise[:, :, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
@@ -325,7 +332,7 @@ class MLP:
             Replication k + K/2 uses the negated noise of replication k.
         rqmc : bool
             Randomized quasi-Monte Carlo noise (:mod:`glrnet.method.rqmc`): each half of the
-            K replications is a randomly shifted Kronecker point set, the halves independent;
+            K replications is a randomly shifted rank-1 lattice of K/2 points, the halves independent;
             with ``baseline`` the baseline of a half is the mean loss of the other half
             (cross-fitted).  Unbiased; K even; not with ``antithetic`` nor Student-t noise.
         """
@@ -352,11 +359,13 @@ class MLP:
                              baseline=baseline, antithetic=antithetic, rqmc=bool(rqmc))
         self._kernel_levels()
         X32, code = np.ascontiguousarray(X, dtype=np.float32), LOSS_CODES[self.loss]
+        steps = self._rqmc_steps(replications, flags)
 
         def stepper(index, step, X_batch=None):
             inputs = X32[index] if X_batch is None else np.ascontiguousarray(X_batch, dtype=np.float32)
             out = _glrcore.estimate(**self._kernel_levels(checked=False), X=inputs, y=y[index], loss=code,
-                                    replications=replications, seed=seed, step=step, flags=flags, n_threads=threads)
+                                    replications=replications, seed=seed, step=step, flags=flags, n_threads=threads,
+                                    rqmc_steps=steps)
             return GLRGradient(out["grad_weights"], out["grad_biases"], out["loss"], out["accuracy"])
 
         return stepper
@@ -453,7 +462,8 @@ class MLP:
                              rqmc=bool(flags & _glrcore.FLAG_RQMC),
                              **{k: bool(v) for k, v in outputs.items() if k != "sample_keys"})
         return _glrcore.estimate(**self._kernel_levels(), X=X, y=y, loss=LOSS_CODES[loss], replications=replications,
-                                 seed=seed, step=step, flags=flags, n_threads=threads, **outputs)
+                                 seed=seed, step=step, flags=flags, n_threads=threads,
+                                 rqmc_steps=self._rqmc_steps(replications, flags), **outputs)
 
     def _ranked(self, pre_activations, out):
         """What the arg-max ranks: the output pre-activations when the output activation saturates

@@ -100,7 +100,7 @@ def train(model, X, y, *, epochs=12, batch_size=25, replications=10_000, learnin
     approximation).  ``weight_decay=0`` and ``weight_bound=None`` give the same bits as before.
 
     ``rqmc=True`` draws the noise of every step as randomized quasi-Monte Carlo points (two
-    independent shifted Kronecker sets of K/2 points, :mod:`glrnet.method.rqmc`; with
+    independent randomly shifted rank-1 lattices of K/2 points, :mod:`glrnet.method.rqmc`; with
     ``baseline`` each half's baseline is the other half's mean loss): unbiased like the i.i.d.
     noise, with less variance for the same K (README, "Speed").  GLR only; K even.
     """
