@@ -8,26 +8,21 @@ BP networks predict noise-free) and the clock stops at the first epoch at or abo
 measured time includes those evaluations for every configuration alike.  Torch runs when it is
 installed (the `bench` extra); the tests never need it.  Figures go to bench/last-run.json.
 """
-import pathlib
 import time
 
 import numpy as np
 import pytest
 
 import glrnet
-from glrnet import datasets
 from glrnet.method.recipes import DEFAULTS, PAPER
 
 TARGET = 0.90
-SHARED_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 THREADS = 1
 
 
 @pytest.fixture(scope="module")
-def data():
-    if SHARED_MNIST.is_dir():
-        return datasets.load(str(SHARED_MNIST), limit=10_000)
-    return datasets.load()
+def data(mnist_protocol):
+    return mnist_protocol
 
 
 def _time_to_target(net, data, max_epochs, **settings):

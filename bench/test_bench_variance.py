@@ -20,26 +20,21 @@ at glrnet's default K = 200 (a lattice of 100 points has only 20 classes of comp
 units, so some units share their points); the per-neuron baseline gains nothing over the
 leave-one-out one.  The assertion is on the first only.
 """
-import pathlib
 import time
 
 import numpy as np
 import pytest
 
 import glrnet
-from glrnet import datasets
 from glrnet.method import dense
 from glrnet.method.losses import loss_values
 
-SHARED_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 RUNS = 30
 
 
 @pytest.fixture(scope="module")
-def data():
-    if SHARED_MNIST.is_dir():
-        return datasets.load(str(SHARED_MNIST), limit=10_000)
-    return datasets.load()
+def data(mnist_protocol):
+    return mnist_protocol
 
 
 @pytest.fixture(scope="module")
