@@ -16,6 +16,7 @@ from glrnet.method import rqmc
 from glrnet.method import dense
 from glrnet.method.losses import LOSS_CODES, loss_values
 
+from test_kernel import _assert_same_bits
 from test_unbiased import RUNS, Z, _assert_within_bounds, _exact_gradient, _glr_runs
 
 FAMILIES = [glrnet.Gaussian(1.0), glrnet.Laplace(0.8), glrnet.Logistic(0.6)]
@@ -153,12 +154,7 @@ def test_rqmc_bits_do_not_depend_on_threads_path_or_waves(flags):
 
     reference = run(0, 1)
     for extra, threads in ((0, 2), (0, 3), (_glrcore.FLAG_PORTABLE, 1), (_glrcore.FLAG_SMALL_WAVES, 3)):
-        other = run(extra, threads)
-        for key in reference:
-            values = reference[key] if isinstance(reference[key], list) else [reference[key]]
-            others = other[key] if isinstance(other[key], list) else [other[key]]
-            for a, b in zip(values, others):
-                assert np.array_equal(np.asarray(a), np.asarray(b)), (key, extra, threads)
+        _assert_same_bits(reference, run(extra, threads))
 
 
 def test_rqmc_lowers_the_variance_of_a_smooth_network():
