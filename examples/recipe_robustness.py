@@ -3,8 +3,8 @@
 Networks of the paper's shape (196-20-10 sigmoid, Gaussian neuronal noise sigma = 2, 10,000 MNIST
 images split 6:4, seed 0) trained by different recipes reach about the same clean accuracy, but
 not the same robustness.  For every recipe the package offers (the paper's, ``glrnet train``'s
-default, a fast Adam recipe) and for the controls of the weights' scale (weight decay, a bound
-on the weights, a larger noise), this script measures:
+default and glrnet 0.2's, a fast Adam recipe) and for the controls of the weights' scale (weight
+decay, a bound on the weights, a larger noise), this script measures:
 
 - the clean accuracy (noise averaged over 100 draws) and the noise-free one;
 - the ratio of the noise scale to the pre-activations' scale, level by level: sigma over the
@@ -42,17 +42,23 @@ FAST = {"replications": 100, "epochs": 12, "baseline": True, "learning_rate": 0.
         "optimizer": "adam", "batch_reduction": "mean"}
 PAPER_RECIPE = {**{k: v for k, v in recipes.PAPER.items() if k != "validation_fraction"}, "epochs": 84}
 DEFAULT = {k: v for k, v in recipes.DEFAULTS.items() if k != "validation_fraction"}
+#: glrnet 0.2's default recipe, kept for comparison
+SGD_K200 = {"replications": 200, "epochs": 80, "baseline": True, "learning_rate": 0.1, "batch_size": 25,
+            "optimizer": "sgd", "batch_reduction": "sum"}
 # (key, label, training settings, noise sigma)
 RECIPES = [
     ("paper", "paper: K = 10,000, SGD 0.1 (summed), 84 epochs", PAPER_RECIPE, SIGMA),
-    ("default", "glrnet train default: K = 200 + baseline, SGD 0.1 (summed), 80 epochs", DEFAULT, SIGMA),
+    ("default", "glrnet train default: K = 50 + baseline, SGD 0.8 (summed, cosine), weight decay 1e-3, 30 epochs",
+     DEFAULT, SIGMA),
+    ("default-no-decay", "default without the weight decay", {**DEFAULT, "weight_decay": 0.0}, SIGMA),
+    ("sgd-k200", "glrnet 0.2's default: K = 200 + baseline, SGD 0.1 (summed), 80 epochs", SGD_K200, SIGMA),
     ("fast", "fast: K = 100 + baseline, Adam 0.01, 12 epochs", FAST, SIGMA),
     ("fast-wd1e-3", "fast + weight decay 1e-3", {**FAST, "weight_decay": 1e-3}, SIGMA),
     ("fast-wd1e-2", "fast + weight decay 1e-2", {**FAST, "weight_decay": 1e-2}, SIGMA),
     ("fast-bound1", "fast + weights bounded by 1", {**FAST, "weight_bound": 1.0}, SIGMA),
     ("fast-bound0.5", "fast + weights bounded by 0.5", {**FAST, "weight_bound": 0.5}, SIGMA),
     ("fast-sigma4", "fast, noise sigma 4", FAST, 4.0),
-    ("default-wd1e-3", "default + weight decay 1e-3", {**DEFAULT, "weight_decay": 1e-3}, SIGMA),
+    ("sgd-k200-wd1e-3", "glrnet 0.2's default + weight decay 1e-3", {**SGD_K200, "weight_decay": 1e-3}, SIGMA),
 ]
 #: The attack suite: glrnet reproduce's at the paper's settings, on fewer images, light sanity checks.
 ATTACKS = replace(PAPER, adaptive_images=500, sanity_images=50, sanity_eps=(1.0,))

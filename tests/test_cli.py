@@ -78,12 +78,12 @@ def test_the_default_command_trains_a_good_network(tmp_path):
     result = _run("train", "--quiet", "--json", "--out", str(tmp_path / "default.npz"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["training"] == {"replications": 200, "epochs": 80, "baseline": True, "learning_rate": 0.1,
+    assert report["training"] == {"replications": 50, "epochs": 30, "baseline": True, "learning_rate": 0.8,
                                   "batch_size": 25, "optimizer": "sgd", "batch_reduction": "sum",
-                                  "validation_fraction": 0.1}
+                                  "schedule": "cosine", "weight_decay": 1e-3, "validation_fraction": 0.1}
     assert report["test_accuracy"] >= 0.90
     assert report["attack"]["eps"] == 0.1 and 0.0 <= report["attack"]["accuracy"] < report["test_accuracy"]
-    assert len(report["history"]["val_prediction_accuracy"]) == 80
+    assert len(report["history"]["val_prediction_accuracy"]) == 30
 
 
 def test_paper_settings_are_one_flag_away(tmp_path):
@@ -92,7 +92,8 @@ def test_paper_settings_are_one_flag_away(tmp_path):
     assert result.returncode == 0, result.stderr
     training = json.loads(result.stdout)["training"]
     assert training == {"replications": 50, "epochs": 1, "baseline": False, "learning_rate": 0.1, "batch_size": 25,
-                        "optimizer": "sgd", "batch_reduction": "sum", "validation_fraction": 0.0}
+                        "optimizer": "sgd", "batch_reduction": "sum", "schedule": "constant", "weight_decay": 0.0,
+                        "validation_fraction": 0.0}
     assert "(the paper's settings)" in result.stderr
 
 

@@ -86,8 +86,8 @@ def _train_parser(sub):
                         f"(default {DEFAULTS['batch_reduction']})")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
                    help=f"update rule (default {DEFAULTS['optimizer']})")
-    p.add_argument("--schedule", choices=SCHEDULES, default="constant",
-                   help="learning-rate schedule")
+    p.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help=f"learning-rate schedule over the epochs (default {DEFAULTS['schedule']})")
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"passes over the training images (default {DEFAULTS['epochs']})")
     vr = p.add_mutually_exclusive_group()
@@ -99,8 +99,9 @@ def _train_parser(sub):
     p.add_argument("--rqmc", action="store_true",
                    help="randomized quasi-Monte Carlo noise: two independent randomly shifted lattices of "
                         "K/2 points, the baseline of each half from the other (unbiased; less variance)")
-    p.add_argument("--weight-decay", type=float, default=0.0,
-                   help="L2 penalty on the weights (keeps them small against the neuronal noise)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="L2 penalty on the weights, which keeps them small against the neuronal noise "
+                        f"(default {DEFAULTS['weight_decay']}; 0 with --paper)")
     p.add_argument("--weight-bound", type=_positive_float, default=None,
                    help="clip every weight into [-bound, bound] after each update")
     p.add_argument("--data", default=None, help="a folder of MNIST-format IDX files, or a torchvision-style root "
@@ -182,17 +183,17 @@ def cmd_train(args):
         f"{len(data.y_test)} test images, {data.image_shape[0]}x{data.image_shape[1]}")
     log(f"model: {model}")
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in settings.items() if k != "validation_fraction")
-    log(f"training: {shown}, {args.schedule} schedule" + (" (the paper's settings)" if args.paper else ""))
+    log(f"training: {shown}" + (" (the paper's settings)" if args.paper else ""))
     if os.path.exists(args.out):
         log(f"note: {args.out} exists and will be replaced")
     start = time.perf_counter()
     history = train(model, X_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
                     replications=settings["replications"], learning_rate=settings["learning_rate"],
-                    schedule=args.schedule, optimizer=settings["optimizer"], baseline=settings["baseline"],
+                    schedule=settings["schedule"], optimizer=settings["optimizer"], baseline=settings["baseline"],
                     antithetic=args.antithetic, rqmc=args.rqmc, seed=args.seed,
                     eval_replications=args.eval_replications,
                     n_threads=args.threads, progress=not args.quiet, batch_reduction=settings["batch_reduction"],
-                    weight_decay=args.weight_decay, weight_bound=args.weight_bound, **validation)
+                    weight_decay=settings["weight_decay"], weight_bound=args.weight_bound, **validation)
     seconds = time.perf_counter() - start
     draws = args.eval_replications
     accuracy = model.score(data.X_test, data.y_test, replications=draws, seed=args.seed)

@@ -35,7 +35,8 @@ def run_unit(settings, seed, data, evaluate, threads):
                     schedule=settings["schedule"], optimizer=settings["optimizer"], momentum=settings["momentum"],
                     baseline=settings["baseline"] and glr, antithetic=settings["antithetic"] and glr, seed=seed,
                     eval_replications=draws, n_threads=threads, progress=False,
-                    batch_reduction=settings["batch_reduction"], estimator=settings["estimator"])
+                    batch_reduction=settings["batch_reduction"], estimator=settings["estimator"],
+                    weight_decay=settings["weight_decay"])
     seconds = time.perf_counter() - start
     results = {
         "test_accuracy": model.score(data.X_test, data.y_test, replications=draws, seed=seed, n_threads=threads),

@@ -41,6 +41,10 @@ def _positive(value, where):
     return _number(value, where, "a positive number", lambda v: v > 0)
 
 
+def _nonnegative(value, where):
+    return _number(value, where, "a number >= 0", lambda v: v >= 0)
+
+
 def _momentum(value, where):
     return _number(value, where, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
@@ -111,12 +115,13 @@ def _setting_table() -> dict[str, tuple[Any, Callable]]:
         "batch_size": (DEFAULTS["batch_size"], _positive_int),
         "replications": (DEFAULTS["replications"], _positive_int),
         "learning_rate": (DEFAULTS["learning_rate"], _positive),
-        "schedule": ("constant", _choice(("constant", "inverse_time", "cosine", "step"))),
+        "schedule": (DEFAULTS["schedule"], _choice(("constant", "inverse_time", "cosine", "step"))),
         "optimizer": (DEFAULTS["optimizer"], _choice(("sgd", "momentum", "adam"))),
         "momentum": (0.9, _momentum),
         "baseline": (DEFAULTS["baseline"], _boolean),        # GLR only (as in glrnet reproduce)
         "antithetic": (False, _boolean),                      # GLR only
         "batch_reduction": (DEFAULTS["batch_reduction"], _choice(("sum", "mean"))),
+        "weight_decay": (DEFAULTS["weight_decay"], _nonnegative),
         "estimator": ("glr", _choice(("glr", "pathwise"))),
     }
 
