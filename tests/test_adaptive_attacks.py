@@ -258,6 +258,62 @@ def test_square_queries_only_rows_not_yet_fooled(noisy_sigmoid, data):
     assert attacker.cost["gradient_rows"] == 0
 
 
+def test_apgd_without_early_stop_fools_the_same_rows_of_a_deterministic_model_at_full_cost(net, data):
+    """keep_success=False only keeps fooled rows in the attack: on a deterministic model every row
+    follows the same path as with early stopping, so the same rows are fooled, each returned point
+    (its latest fooling iterate) fools the model, and every row runs every step."""
+    _, _, X, y = data
+    X, y = X[:200], y[:200]
+    eps, steps = 0.1, 12
+    first = apgd(net, X, y, eps, steps=steps, restarts=2)
+    latest = apgd(net, X, y, eps, steps=steps, restarts=2, keep_success=False)
+    in_ball_and_box(latest.X_adv, X, eps)
+    fooled_first, fooled_latest = net.predict(first.X_adv) != y, net.predict(latest.X_adv) != y
+    np.testing.assert_array_equal(fooled_first, fooled_latest)
+    assert 0.3 < fooled_first.mean() < 1.0                           # the comparison has both kinds of rows
+    attacked = int(np.sum(net.predict(X) == y))
+    assert latest.params["gradient_rows"] >= attacked * (steps + 1)     # no row left the first restart
+    assert first.params["gradient_rows"] < latest.params["gradient_rows"]
+    assert latest.params["keep_success"] is False
+
+
+def test_square_without_early_stop_lowers_the_margin_of_fooled_rows(net, data):
+    """On a deterministic model the windows are the same (drawn for every row per iteration), so
+    without early stopping every row's margin ends at or below its early-stopped margin, strictly
+    below for some fooled rows, and every attacked row spends the whole budget."""
+    from glrnet.robustness.adaptive import _margin
+
+    _, _, X, y = data
+    X, y = X[:100], y[:100]
+    eps, queries = 0.15, 60
+    first = square(net, X, y, eps, queries=queries)
+    deep = square(net, X, y, eps, queries=queries, keep_success=False)
+    in_ball_and_box(deep.X_adv, X, eps)
+    m_first, m_deep = _margin(net.predict_proba(first.X_adv), y), _margin(net.predict_proba(deep.X_adv), y)
+    assert np.all(m_deep <= m_first + 1e-12)
+    fooled = m_first <= 0
+    assert fooled.any() and np.any(m_deep[fooled] < m_first[fooled] - 1e-6)
+    attacked = int(np.sum(net.predict(X) == y))
+    assert deep.params["query_rows"] == X.shape[0] + attacked * queries
+    assert first.params["query_rows"] < deep.params["query_rows"]
+
+
+def test_without_early_stop_an_attack_fools_an_independent_judge_as_often_as_its_own_noise(noisy_threshold, data):
+    """The failure that keep_success=False mends: APGD-CE's first fooling points fool the attacker's
+    own noisy prediction more often than an independent judge's; its latest fooling points fool
+    the judge at least as often as the first ones do (a one-sided test at 99 %)."""
+    _, _, X, y = data
+    X, y = X[:300], y[:300]
+    judge = NoisyModel(noisy_threshold, predict_replications=50, seed=11)
+    results = {}
+    for keep in (True, False):
+        attacker = NoisyModel(noisy_threshold, predict_replications=50, eot_draws=4, seed=3)
+        results[keep] = apgd(attacker, X, y, 0.1, steps=20, keep_success=keep)
+    first, latest = (accuracy(judge, results[k].X_adv, y) for k in (True, False))
+    assert z_statistic(latest, first, len(y)) < Z_99, (first, latest)
+    assert latest < accuracy(judge, X, y) - 0.3
+
+
 # ---------------------------------------------------------------- sanity checks
 @pytest.mark.parametrize("attack", ["cross_entropy", "dlr", "square"])
 def test_an_unbounded_attack_leaves_at_most_chance_accuracy(net, noisy_threshold, data, attack):
@@ -396,6 +452,8 @@ def test_attack_arguments_are_checked_by_name(net, data):
              (lambda: apgd(net, X, y, 0.1, steps=2.5), TypeError, "steps"),
              (lambda: apgd(net, X, y, 0.1, restarts=0), ValueError, "restarts"),
              (lambda: apgd(net, X, y, 0.1, rho=1.5), ValueError, "rho"),
+             (lambda: apgd(net, X, y, 0.1, keep_success="no"), TypeError, "keep_success"),
+             (lambda: square(net, X, y, 0.1, keep_success=1.0), TypeError, "keep_success"),
              (lambda: apgd(net, X, y, 0.1, seed=-1), ValueError, "seed"),
              (lambda: apgd(None, X, y, 0.1), TypeError, "model"),
              (lambda: apgd(net, X + 2, y, 0.1), ValueError, "X"),

@@ -201,6 +201,23 @@ def test_cache_of_an_older_version_counts_new_settings_at_their_default(tmp_path
         protocol._check_cache_settings(str(tmp_path), None, replace(reproduce.PAPER, pathwise_replications=7))
 
 
+def test_cache_from_before_the_attack_stopping_setting_counts_as_early_stopping(tmp_path):
+    """Adaptive attacks stopped at the first fooling point before adaptive_keep_success existed: such a
+    cache is that protocol (True), refused for today's default (False), and read back as True."""
+    from dataclasses import asdict, replace
+
+    record = {"data": None, "settings": asdict(reproduce.PAPER)}
+    assert reproduce.PAPER.adaptive_keep_success is False
+    del record["settings"]["adaptive_keep_success"]
+    _a_cached_model(tmp_path)
+    (tmp_path / "cache" / "protocol.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="adaptive_keep_success"):
+        protocol._check_cache_settings(str(tmp_path), None, reproduce.PAPER)
+    early = replace(reproduce.PAPER, adaptive_keep_success=True)
+    assert protocol._check_cache_settings(str(tmp_path), None, early) == "resume"
+    assert protocol.settings_from_record(record["settings"]) == early
+
+
 def test_cache_without_a_protocol_record_is_refused(tmp_path):
     _a_cached_model(tmp_path)                                    # a model of an unknown protocol
     with pytest.raises(ValueError, match="no protocol record") as error:

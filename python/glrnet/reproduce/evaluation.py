@@ -224,12 +224,16 @@ def _run_attack(attack, attacker, X, y, eps, settings, seed, *, steps=None, rest
 
     if attack == "fgsm":
         return attacks.fgsm(attacker, X, y, eps)
+    keep_success = settings.adaptive_keep_success
     if attack == "pgd":
-        return attacks.pgd(attacker, X, y, eps, steps=steps or settings.pgd_steps, seed=seed)
+        return attacks.pgd(attacker, X, y, eps, steps=steps or settings.pgd_steps, seed=seed,
+                           keep_success=keep_success)
     if attack in ("apgd_ce", "apgd_dlr"):
         return adaptive.apgd(attacker, X, y, eps, loss="cross_entropy" if attack == "apgd_ce" else "dlr",
-                             steps=steps or settings.apgd_steps, restarts=restarts, seed=seed)
-    return adaptive.square(attacker, X, y, eps, queries=settings.square_queries, seed=seed, image_shape=image_shape)
+                             steps=steps or settings.apgd_steps, restarts=restarts, seed=seed,
+                             keep_success=keep_success)
+    return adaptive.square(attacker, X, y, eps, queries=settings.square_queries, seed=seed, image_shape=image_shape,
+                           keep_success=keep_success)
 
 
 def _cost(attacker, result):

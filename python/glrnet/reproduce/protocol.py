@@ -54,6 +54,11 @@ class Settings:
     attacker_predict_replications: int = 1_000
     apgd_steps: int = 100
     square_queries: int = 5_000
+    # False: PGD, APGD and Square attack every row to the end of their budget and return its latest
+    # fooling (Square: lowest-margin) point, not its first, which on a noisy network sits on the
+    # boundary of the attacker's own noisy decision and fools an independent judge only part of
+    # the time (the sanity check "attacked is judged"); caches made before this setting are True
+    adaptive_keep_success: bool = False
     sanity_images: int = 100
     sanity_eps: tuple = (0.3, 0.5, 1.0)
     # Gaussian data augmentation (the standard cheap defence) and randomized-smoothing certification
@@ -64,6 +69,10 @@ class Settings:
     certify_alpha: float = 0.001
     certify_radii: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 
+
+#: The value of a setting in the record of a cache made before glrnet had that setting, where it
+#: differs from the setting's default.
+LEGACY_SETTINGS = {"adaptive_keep_success": True}
 
 PAPER = Settings()
 # Small settings for a minutes-long check of the whole pipeline.  So few replications train
@@ -184,8 +193,9 @@ def _check_cache_settings(out_dir, data, settings):
         if not finished:
             return "stale"
         raise ValueError(f"{exc}; choose another --out") from exc
-    # a setting that an older glrnet did not have counts at its default
-    defaults = json.loads(json.dumps(asdict(Settings())))
+    # a setting that an older glrnet did not have counts at its default, or at the value that
+    # glrnet behaved as before it had the setting
+    defaults = {**json.loads(json.dumps(asdict(Settings()))), **LEGACY_SETTINGS}
     cached["settings"] = {**{k: defaults[k] for k in protocol["settings"]}, **cached["settings"]}
     if cached != protocol:
         if not finished:
@@ -208,10 +218,11 @@ def _record_cache_settings(out_dir, data, settings):
 
 def settings_from_record(stored) -> Settings:
     """The :class:`Settings` of a stored ``asdict(settings)`` (``results.json``'s summary): JSON lists
-    back to tuples, settings an older glrnet did not store at their defaults, unknown ones ignored."""
+    back to tuples, settings an older glrnet did not store at their defaults (or at
+    :data:`LEGACY_SETTINGS`), unknown ones ignored."""
     names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(stored).items()
-                              if k in names}
+    values: dict[str, Any] = dict(LEGACY_SETTINGS)
+    values.update({k: tuple(v) if isinstance(v, list) else v for k, v in dict(stored).items() if k in names})
     return Settings(**values)
 
 

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_int, check_int_sequence, check_option, check_real
+from .._validation import check_bool, check_int, check_int_sequence, check_option, check_real
 from ..method.network import MLP
 from .attacks import AttackResult, _finish, _loss_grad, _predict, _prepare, _proba
 from ..method.losses import dlr_loss
@@ -113,7 +113,7 @@ class _Objective:
 
 
 def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, restarts: int = 1, seed: int = 0,
-         rho: float = 0.75) -> AttackResult:
+         rho: float = 0.75, keep_success: bool = True) -> AttackResult:
     """Untargeted L-inf Auto-PGD (Croce & Hein 2020, Algorithm 1).
 
     Parameters
@@ -138,13 +138,21 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
         Seeds the random starts (one generator per restart, keyed by ``(seed, restart)``).
     rho : float in [0, 1]
         The fraction of successful steps below which the step halves (condition 1).
+    keep_success : bool
+        True: a row leaves the attack at the first iterate that the model's own ``predict`` (on
+        the whole batch, as the final evaluation judges) misclassifies, and that iterate is
+        returned.  False: every row runs every step of its restart and the latest iterate that
+        fooled ``predict`` is returned (AutoAttack's rule, Croce & Hein's implementation): for a
+        randomised model, whose first fooling iterate sits on the boundary of the attacker's own
+        noisy decision and fools an independent judge only part of the time, the stronger attack.
+        With a deterministic model both return the same fooled rows or more (False).
 
     Returns
     -------
     AttackResult
-        Per row: the first iterate that the model's own ``predict`` (on the whole batch, as the
-        final evaluation judges) misclassifies, else the iterate of highest attack loss over all
-        restarts; rows misclassified before the attack are returned unchanged.  ``params`` holds
+        Per row: the first (``keep_success``) or the latest fooling iterate, else the iterate of
+        highest attack loss over all restarts; rows misclassified before the attack are returned
+        unchanged.  ``params`` holds
         ``gradient_calls`` (calls of the model's ``loss_gradient``), ``gradient_rows`` (rows in
         them) and ``predict_calls``.
     """
@@ -154,23 +162,28 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
     steps = check_int(steps, "steps", minimum=1)
     restarts = check_int(restarts, "restarts", minimum=1)
     rho = check_real(rho, "rho", minimum=0.0, maximum=1.0)
+    keep_success = check_bool(keep_success, "keep_success")
     objective = _Objective(model, loss)
     checkpoints = apgd_checkpoints(steps)
     n = X.shape[0]
     lo, hi = np.maximum(X - eps, 0.0), np.minimum(X + eps, 1.0)
-    current = X.copy()                  # each row's latest iterate, or the first that fooled the model
+    current = X.copy()                  # each row's latest iterate
+    fooling = X.copy()                  # each row's first (keep_success) or latest fooling iterate
     best, best_loss = X.copy(), np.full(n, -np.inf)
     fooled = _predict(model, X) != y
     predict_calls = 1
 
     def judge(rows, Z):
-        """Record the iterates Z of ``rows``; return which rows the model still classifies correctly."""
+        """Record the iterates Z of ``rows``; return which rows stay in the attack: those the model
+        still classifies correctly, or every row (``keep_success=False``)."""
         nonlocal predict_calls
         current[rows] = Z
         predict_calls += 1
-        newly = _predict(model, current)[rows] != y[rows]
-        fooled[rows[newly]] = True
-        return ~newly
+        now = _predict(model, current)[rows] != y[rows]
+        update = now if not keep_success else now & ~fooled[rows]
+        fooling[rows[update]] = Z[update]
+        fooled[rows[now]] = True
+        return ~now if keep_success else np.ones(rows.size, dtype=bool)
 
     for restart in range(restarts if eps > 0 else 0):
         rows = np.flatnonzero(~fooled)
@@ -217,9 +230,10 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
         better = s["f_max"] > best_loss[rows]
         best[rows[better]] = s["x_max"][better]
         best_loss[rows[better]] = s["f_max"][better]
-    X_adv = np.where(fooled[:, None], current, best)
+    X_adv = np.where(fooled[:, None], fooling, best)
     params = {"attack": "apgd", "eps": eps, "loss": loss, "steps": steps, "restarts": restarts, "rho": rho,
-              "momentum": MOMENTUM, "checkpoints": checkpoints, "seed": seed, "targeted": False,
+              "keep_success": keep_success, "momentum": MOMENTUM, "checkpoints": checkpoints, "seed": seed,
+              "targeted": False,
               "gradient_calls": objective.calls, "gradient_rows": objective.rows, "predict_calls": predict_calls}
     return _finish(model, X, X_adv, y, None, params)
 
@@ -253,7 +267,7 @@ def _margin(proba, labels):
 
 
 def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: int = 0,
-           image_shape=None) -> AttackResult:
+           image_shape=None, keep_success: bool = True) -> AttackResult:
     """Untargeted L-inf Square attack (Andriushchenko et al. 2020, Algorithm 1), score-based.
 
     Parameters
@@ -266,7 +280,7 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
     eps : float in [0, 1]
     queries : int
         The budget per row: the stripes of the start and ``queries - 1`` square updates; a row
-        fooled (margin <= 0) is not queried again.
+        fooled (margin <= 0) is not queried again unless ``keep_success`` is False.
     p_init : float in (0, 1]
         The initial fraction of pixels a square covers.
     seed : int
@@ -274,6 +288,11 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
         iteration keyed by ``(seed, iteration)``, drawing for every row of the batch.
     image_shape : (height, width) or (height, width, channels), optional
         Default ``(14, 14)``, the paper's MNIST.
+    keep_success : bool
+        True: a row leaves the attack once its margin is <= 0.  False: every row spends the whole
+        budget lowering its margin further, so that a randomised model's fooled rows lie deeper
+        past its noisy decision boundary (the stronger attack on a randomised model; on a
+        deterministic one it fools the same rows, at lower or equal margins).
 
     Returns
     -------
@@ -286,6 +305,7 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
     eps = check_real(eps, "eps", minimum=0.0, maximum=1.0)
     queries = check_int(queries, "queries", minimum=1)
     p_init = check_real(p_init, "p_init", positive=True, maximum=1.0)
+    keep_success = check_bool(keep_success, "keep_success")
     height, width, channels = _image_layout(image_shape, X.shape[1])
     n = X.shape[0]
     query_rows = np.zeros(n, dtype=np.int64)
@@ -301,14 +321,19 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
     everyone = np.arange(n)
     best_margin = margin(X, everyone)
     best = X.copy()
-    active = np.flatnonzero(best_margin > 0)
+    attacked = np.flatnonzero(best_margin > 0)      # rows misclassified before the attack stay as they are
+
+    def still_attacked():
+        return np.flatnonzero(best_margin > 0) if keep_success else attacked
+
+    active = attacked
     if eps > 0 and active.size:
         stripes = np.random.default_rng([seed, 0]).choice([-eps, eps], size=(n, 1, width, channels))
         start = np.clip(X.reshape(n, height, width, channels) + stripes, 0.0, 1.0).reshape(n, -1)[active]
         best[active], best_margin[active] = start, margin(start, active)
     pixels = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
     for i in range(1, queries if eps > 0 else 0):
-        active = np.flatnonzero(best_margin > 0)
+        active = still_attacked()
         if active.size == 0:
             break
         side = int(round(math.sqrt(_square_fraction(p_init, i - 1, queries) * height * width)))
@@ -334,5 +359,6 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
         best_margin[active[improved]] = new_margin[improved]
     params = {"attack": "square", "eps": eps, "queries": queries, "p_init": p_init, "seed": seed,
               "image_shape": (height, width, channels), "targeted": False,
-              "query_rows": int(query_rows.sum()), "mean_queries": float(query_rows.mean())}
+              "keep_success": keep_success, "query_rows": int(query_rows.sum()),
+              "mean_queries": float(query_rows.mean())}
     return _finish(model, X, best, y, None, params)
