@@ -54,10 +54,11 @@ class Settings:
     attacker_predict_replications: int = 1_000
     apgd_steps: int = 100
     square_queries: int = 5_000
-    # False: PGD, APGD and Square attack every row to the end of their budget and return its latest
-    # fooling (Square: lowest-margin) point, not its first, which on a noisy network sits on the
-    # boundary of the attacker's own noisy decision and fools an independent judge only part of
-    # the time (the sanity check "attacked is judged"); caches made before this setting are True
+    # False: PGD and APGD attack every row to the end of their steps and return its last (PGD) or
+    # latest fooling (APGD) iterate, not its first, which on a noisy network sits on the boundary
+    # of the attacker's own noisy decision and fools an independent judge only part of the time
+    # (the sanity check "attacked is judged"); Square stops at the first either way (its full
+    # budget would cost more than all the rest); caches made before this setting are True
     adaptive_keep_success: bool = False
     sanity_images: int = 100
     sanity_eps: tuple = (0.3, 0.5, 1.0)

@@ -168,9 +168,9 @@ def _adaptive_tables(per_seed, models, out_dir, settings):
               f"(Andriushchenko et al. 2020), no gradient. "
               + ("PGD, APGD and Square stop attacking an image at its first point that fools the attacker's "
                  "prediction, and return it. " if settings.adaptive_keep_success else
-                 "PGD, APGD and Square attack every image to the end of their budget (a point that fools the "
-                 "attacker does not end the attack) and return its last point (PGD), its latest point that "
-                 "fooled the attacker (APGD, AutoAttack's rule) or its lowest-margin point (Square). ")
+                 "PGD and APGD attack every image to their last step (a point that fools the attacker does not "
+                 "end the attack) and return its last iterate (PGD) or its latest iterate that fooled the "
+                 "attacker (APGD, AutoAttack's rule); Square stops at an image's first fooling point. ")
               + f"Cost: noisy forward passes per image (BP: rows in "
               f"its gradient and prediction calls per image). Worst case: an image counts only if it survives "
               f"every attack, with the 95 % Clopper-Pearson interval of seed {per_seed[0]['seed']}."), ""]
