@@ -99,6 +99,7 @@ def run_one(data, recipe, seed, eps, threads, trained=None):
         "worst": attacked["worst"], "worst_interval": attacked["worst_interval"],
         "worst_attack": attacked["worst_attack"],
         "attacks": {k: v["accuracy"] for k, v in attacked["attacks"].items()},
+        "adaptive_keep_success": ATTACKS.adaptive_keep_success,
     }
 
 
@@ -122,8 +123,12 @@ def main(argv=None):
             continue
         path = os.path.join(args.out, "cache", f"{recipe[0]}-seed{args.seed}.json")
         if os.path.exists(path):
-            results.append(read_json(path, "cached recipe"))
-            continue
+            cached = read_json(path, "cached recipe")
+            # a recipe attacked with another stopping rule (early stopping before the rule was recorded)
+            # is run again
+            if cached.get("adaptive_keep_success", True) == ATTACKS.adaptive_keep_success:
+                results.append(cached)
+                continue
         print(f"{recipe[1]} ...", flush=True)
         with one_blas_thread():
             result = run_one(data, recipe, args.seed, args.eps, args.threads,
@@ -145,7 +150,8 @@ def write_report(results, data, args):
          f"sigma over the standard deviation of the noise-free pre-activation, levels 1 and 2 (test images). "
          f"Worst case: an image counts only if it survives every adaptive attack of glrnet reproduce (FGSM, "
          f"PGD and APGD-CE with EOT over {ATTACKS.eot_draws} draws of the likelihood-ratio and BPDA gradients, "
-         f"APGD-DLR, Square with {ATTACKS.square_queries:,} queries; attacker noise independent of the judge's) "
+         f"APGD-DLR, Square with {ATTACKS.square_queries:,} queries; attacker noise independent of the judge's; "
+         f"PGD and APGD {'stop at' if ATTACKS.adaptive_keep_success else 'run past'} an image's first fooling point) "
          f"at L-inf eps {args.eps:g}, on {ATTACKS.adaptive_images} test images, with its 95 % Clopper-Pearson "
          f"interval."), "",
         "| recipe | clean | noise-free | noise / pre-activation (levels 1, 2) | mean abs W (1, 2) | worst case "
