@@ -277,6 +277,27 @@ def test_apgd_without_early_stop_fools_the_same_rows_of_a_deterministic_model_at
     assert latest.params["keep_success"] is False
 
 
+def test_apgd_best_loss_returns_the_highest_loss_iterate(net, data):
+    """best_loss=True: on a deterministic model (the same path as keep_success=False) every row's
+    attack loss at the returned point is at least the loss at the latest fooling iterate, higher
+    for some rows; rows misclassified before the attack come back unchanged."""
+    _, _, X, y = data
+    X, y = X[:200], y[:200]
+    eps, steps = 0.1, 12
+    latest = apgd(net, X, y, eps, steps=steps, keep_success=False)
+    best = apgd(net, X, y, eps, steps=steps, keep_success=False, best_loss=True)
+    in_ball_and_box(best.X_adv, X, eps)
+    loss_latest = net.loss_gradient(latest.X_adv, y)[0]
+    loss_best = net.loss_gradient(best.X_adv, y)[0]
+    wrong = net.predict(X) != y
+    np.testing.assert_array_equal(best.X_adv[wrong], X[wrong])
+    attacked = ~wrong
+    assert np.all(loss_best[attacked] >= loss_latest[attacked] - 1e-9)
+    assert np.any(loss_best[attacked] > loss_latest[attacked] + 1e-6)
+    with pytest.raises(ValueError, match="best_loss"):
+        apgd(net, X, y, eps, steps=steps, best_loss=True)
+
+
 def test_square_without_early_stop_lowers_the_margin_of_fooled_rows(net, data):
     """On a deterministic model the windows are the same (drawn for every row per iteration), so
     without early stopping every row's margin ends at or below its early-stopped margin, strictly

@@ -113,7 +113,7 @@ class _Objective:
 
 
 def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, restarts: int = 1, seed: int = 0,
-         rho: float = 0.75, keep_success: bool = True) -> AttackResult:
+         rho: float = 0.75, keep_success: bool = True, best_loss: bool = False) -> AttackResult:
     """Untargeted L-inf Auto-PGD (Croce & Hein 2020, Algorithm 1).
 
     Parameters
@@ -145,7 +145,12 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
         fooled ``predict`` is returned (AutoAttack's rule, Croce & Hein's implementation): for a
         randomised model, whose first fooling iterate sits on the boundary of the attacker's own
         noisy decision and fools an independent judge only part of the time, the stronger attack.
-        With a deterministic model both return the same fooled rows or more (False).
+        With a deterministic model both return the same fooled rows.
+    best_loss : bool
+        With ``keep_success=False``: return every row's iterate of highest attack loss over all
+        steps and restarts, fooling or not.  Unlike a fooling iterate it is not selected on the
+        attacker's noisy prediction (the loss comes from the gradient calls' own noise), so an
+        independent judge sees it as the attacker does.
 
     Returns
     -------
@@ -163,13 +168,17 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
     restarts = check_int(restarts, "restarts", minimum=1)
     rho = check_real(rho, "rho", minimum=0.0, maximum=1.0)
     keep_success = check_bool(keep_success, "keep_success")
+    best_loss = check_bool(best_loss, "best_loss")
+    if best_loss and keep_success:
+        raise ValueError("best_loss=True needs keep_success=False: an attack that stops at a row's first "
+                         "fooling point does not search for its highest loss")
     objective = _Objective(model, loss)
     checkpoints = apgd_checkpoints(steps)
     n = X.shape[0]
     lo, hi = np.maximum(X - eps, 0.0), np.minimum(X + eps, 1.0)
     current = X.copy()                  # each row's latest iterate
     fooling = X.copy()                  # each row's first (keep_success) or latest fooling iterate
-    best, best_loss = X.copy(), np.full(n, -np.inf)
+    best, best_value = X.copy(), np.full(n, -np.inf)
     fooled = _predict(model, X) != y
     predict_calls = 1
 
@@ -227,13 +236,14 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
                 s["eta_checked"], s["f_max_checked"] = s["eta"].copy(), s["f_max"].copy()
                 last_checkpoint = i + 1
             keep = judge(rows, z)
-        better = s["f_max"] > best_loss[rows]
+        better = s["f_max"] > best_value[rows]
         best[rows[better]] = s["x_max"][better]
-        best_loss[rows[better]] = s["f_max"][better]
-    X_adv = np.where(fooled[:, None], fooling, best)
+        best_value[rows[better]] = s["f_max"][better]
+    # rows misclassified before the attack never ran: their best point is X
+    X_adv = best if best_loss else np.where(fooled[:, None], fooling, best)
     params = {"attack": "apgd", "eps": eps, "loss": loss, "steps": steps, "restarts": restarts, "rho": rho,
-              "keep_success": keep_success, "momentum": MOMENTUM, "checkpoints": checkpoints, "seed": seed,
-              "targeted": False,
+              "keep_success": keep_success, "best_loss": best_loss, "momentum": MOMENTUM,
+              "checkpoints": checkpoints, "seed": seed, "targeted": False,
               "gradient_calls": objective.calls, "gradient_rows": objective.rows, "predict_calls": predict_calls}
     return _finish(model, X, X_adv, y, None, params)
 
