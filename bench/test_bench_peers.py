@@ -28,6 +28,11 @@ from test_bench_kernel import DEEP, PAPER, _problem
 from threadpoolctl import threadpool_limits
 
 CASES: dict = {"paper": PAPER, "deep": DEEP}
+# A pause before each timed call, so that no contender shares the cores with the thread pool of
+# the one before it: OpenBLAS's and torch's threads spin for up to about 0.1 s after a call, and
+# measured here they slowed the 2-thread kernel right after a numpy or torch peer from 18 to 25-28
+# ms on the deep case (a pause of 0.2 s restores the 18 ms it takes alone).
+SETTLE_SECONDS = 0.25
 # tile sizes (rows) tried for each peer, and the rounds of the side-by-side timing
 CHUNKS: dict = {"paper": {"numpy": (2048, 4096, 10_000), "torch": (10_000, 50_000, 250_000)},
           "deep": {"numpy": (250, 500, 1000, 2000), "torch": (5000, 25_000)}}
@@ -211,7 +216,8 @@ def _fractions(case, one, two, limits):
 
 @pytest.mark.parametrize("case", ["paper", "deep"])
 def test_side_by_side(benchmark, results, limits, case):
-    """Every contender once per round, in a rotating order; medians over the rounds."""
+    """Every contender once per round, in a rotating order, each after a pause (SETTLE_SECONDS);
+    medians over the rounds."""
     config = CASES[case]
     model, X, y = _problem(config["sizes"], config["batch"], "sigmoid")
     info = benchmark.extra_info
@@ -225,6 +231,7 @@ def test_side_by_side(benchmark, results, limits, case):
         start_at = next(turn)
         for offset in range(len(names)):
             name = names[(start_at + offset) % len(names)]
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             losses[name].append(contenders[name][2]())
             times[name].append(time.perf_counter() - start)
