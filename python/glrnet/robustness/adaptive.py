@@ -155,9 +155,9 @@ def apgd(model, X, y, eps, *, loss: str = "cross_entropy", steps: int = 100, res
     Returns
     -------
     AttackResult
-        Per row: the first (``keep_success``) or the latest fooling iterate, else the iterate of
-        highest attack loss over all restarts; rows misclassified before the attack are returned
-        unchanged.  ``params`` holds
+        Per row: the first (``keep_success``) or the latest fooling iterate, else (and for every
+        row with ``best_loss``) the iterate of highest attack loss over all restarts; rows
+        misclassified before the attack are returned unchanged.  ``params`` holds
         ``gradient_calls`` (calls of the model's ``loss_gradient``), ``gradient_rows`` (rows in
         them) and ``predict_calls``.
     """
