@@ -332,10 +332,6 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
     best_margin = margin(X, everyone)
     best = X.copy()
     attacked = np.flatnonzero(best_margin > 0)      # rows misclassified before the attack stay as they are
-
-    def still_attacked():
-        return np.flatnonzero(best_margin > 0) if keep_success else attacked
-
     active = attacked
     if eps > 0 and active.size:
         stripes = np.random.default_rng([seed, 0]).choice([-eps, eps], size=(n, 1, width, channels))
@@ -343,7 +339,7 @@ def square(model, X, y, eps, *, queries: int = 5000, p_init: float = 0.8, seed: 
         best[active], best_margin[active] = start, margin(start, active)
     pixels = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
     for i in range(1, queries if eps > 0 else 0):
-        active = still_attacked()
+        active = np.flatnonzero(best_margin > 0) if keep_success else attacked
         if active.size == 0:
             break
         side = int(round(math.sqrt(_square_fraction(p_init, i - 1, queries) * height * width)))
