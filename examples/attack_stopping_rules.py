@@ -10,6 +10,9 @@ of a ``glrnet reproduce`` folder with three rules for the returned point:
   ``glrnet reproduce`` does now);
 - ``best-loss``: every step is run, the iterate of highest attack loss is returned, fooling or not
   (not selected on the attacker's prediction noise);
+- ``latest, judge-like votes``: as ``latest``, but the attacker's success test is the majority of
+  ten independent predictions with the judge's number of draws each (the same 1,000 draws in
+  all), an attacker that models the judge's own randomness;
 
 and judges each by three predictions: the protocol's judge (the noise averaged over
 ``predict_replications`` draws), an independent judge averaging 1,000 draws, and the attacker's
@@ -37,9 +40,28 @@ from glrnet.reproduce.protocol import LABELS, settings_from_record
 from glrnet.robustness.adaptive import apgd
 
 RULES = {"first": {"keep_success": True}, "latest": {"keep_success": False},
-         "best-loss": {"keep_success": False, "best_loss": True}}
+         "best-loss": {"keep_success": False, "best_loss": True}, "latest, judge-like votes": {"keep_success": False}}
+VOTERS = 10                         # judge-like predictions in the vote's success test
 ATTACK = "apgd_ce_eot_bpda"
 INDEPENDENT_SEED = 1_000_003        # the 1,000-draw judge's noise: neither the judge's nor the attacker's
+
+
+class _JudgeLikeVotes:
+    """The attacker's gradients, and as its prediction the majority vote of ``VOTERS`` independent
+    noise-averaged predictions with the judge's number of draws (ties: the smallest class)."""
+
+    def __init__(self, attacker, trained, settings, seed, threads):
+        self.attacker, self.n_classes = attacker, trained.n_classes
+        self.voters = [evaluation.judge(trained, True, settings, seed + INDEPENDENT_SEED + 1 + v, threads)
+                       for v in range(VOTERS)]
+
+    def loss_gradient(self, X, y, **kwargs):
+        return self.attacker.loss_gradient(X, y, **kwargs)
+
+    def predict(self, X):
+        votes = np.stack([voter.predict(X) for voter in self.voters])
+        counts = np.stack([(votes == c).sum(axis=0) for c in range(self.n_classes)], axis=1)
+        return np.argmax(counts, axis=1)
 
 
 def measure(trained, X, y, eps, settings, seed, threads):
@@ -51,7 +73,8 @@ def measure(trained, X, y, eps, settings, seed, threads):
     for rule, options in RULES.items():
         attacker = evaluation._attacker(trained, settings, seed, threads, "bpda", offset=offset,
                                         replications=settings.eot_gradient_replications)
-        X_adv = apgd(attacker, X, y, eps, steps=settings.apgd_steps, seed=seed, **options).X_adv
+        attacking = _JudgeLikeVotes(attacker, trained, settings, seed, threads) if "votes" in rule else attacker
+        X_adv = apgd(attacking, X, y, eps, steps=settings.apgd_steps, seed=seed, **options).X_adv
         out[rule] = {name: float(np.mean(j.predict(X_adv) == y)) for name, j in judges.items()}
         out[rule]["attacker's own noise"] = float(np.mean(attacker.predict(X_adv) == y))
     return out
@@ -89,7 +112,9 @@ def main(argv=None):
               f"({settings.predict_replications} draws), an independent judge of 1,000 draws and the "
               f"attacker's own prediction ({settings.attacker_predict_replications} draws). Rules: first "
               "fooling iterate (the attack stops), latest fooling iterate (every step run), highest-loss "
-              "iterate (every step run)."), "",
+              "iterate (every step run), latest fooling iterate by a success test that is the majority of "
+              f"{VOTERS} independent predictions of {settings.predict_replications} draws (the last column stays "
+              "the attacker's own 1,000-draw prediction)."), "",
              "| model | rule | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for name, by_rule in results.items():
         for rule, accuracy in by_rule.items():
