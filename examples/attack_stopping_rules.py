@@ -3,7 +3,7 @@
 An attack on a randomised classifier decides that it succeeded by the attacker's own noisy
 prediction.  The point it returns is judged by the model under test on independent noise.  This
 script runs APGD-CE with the EOT BPDA gradient (the attacker of ``glrnet reproduce``) on networks
-of a ``glrnet reproduce`` folder with three rules for the returned point:
+of a ``glrnet reproduce`` folder with four rules for the returned point:
 
 - ``first``: the first iterate that fools the attacker's prediction (the attack stops there);
 - ``latest``: every step is run, the latest fooling iterate is returned (AutoAttack's rule, what
